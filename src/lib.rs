@@ -1,0 +1,2 @@
+//! c1z
+pub mod pb;
