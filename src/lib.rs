@@ -1,2 +1,57 @@
-//! c1z
+//! c1z reads, writes and analyses `.c1z` connector snapshot files, the format in which
+//! ConductorOne's baton-sdk connectors record syncs of external systems: resource types,
+//! resources, entitlements, grants and assets, per sync run.
+//!
+//! # Architecture
+//!
+//! - [`format`]: the bytes of the envelopes (v1 = `C1ZF\0` + zstd(SQLite); v3 = `C1Z3\0` +
+//!   manifest + payload).
+//! - [`store`]: the [`Reader`]/[`Writer`] traits every engine implements, and
+//!   [`ReaderExt`] (sync resolution, streaming) written once on top.
+//! - [`engine`]: the engines. [`engine::sqlite`] keeps baton's v1 schema to the letter.
+//! - [`sync`]: the sync-run lifecycle ([`WriterExt`], [`sync::SyncWriter`]), stats and
+//!   cleanup, generic over the traits.
+//! - [`C1zFile`]: opening a file into a private temp directory and saving it atomically.
+//!
+//! # Example
+//!
+//! ```
+//! use c1z::{C1zFile, ReaderExt, WriterExt, SyncType};
+//! use c1z::pb::c1::connector::v2::ResourceType;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("example.c1z");
+//! let file = C1zFile::create(&path)?;
+//! let sync = file.store().start_sync(SyncType::Full, None)?;
+//! sync.put_resource_types(&[ResourceType { id: "user".into(), ..Default::default() }])?;
+//! let run = sync.finish()?;
+//! file.close()?;
+//!
+//! let file = C1zFile::open_read_only(&path)?;
+//! let latest = file.store().latest_finished_sync(None)?.expect("one finished sync");
+//! assert_eq!(latest.id, run.id);
+//! # Ok::<(), c1z::Error>(())
+//! ```
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
+
+pub mod codec;
+pub mod engine;
+mod error;
+mod file;
+pub mod format;
+mod model;
 pub mod pb;
+pub mod store;
+pub mod sync;
+
+pub use error::{BoxError, Error, Result};
+pub use file::{C1zFile, FileMetadata, OpenOptions, write_atomically};
+pub use model::{
+    Asset, EntitlementRecord, GrantRecord, IngestInvariant, Record, ResourceKey, ResourceRecord,
+    ResourceTypeRecord, SyncId, SyncRun, SyncType, wall,
+};
+pub use store::{
+    AnyStore, AssetQuery, EntitlementQuery, GrantQuery, GrantUpsertMode, Page, PageRequest, Reader,
+    ReaderExt, ResourceQuery, ResourceTypeQuery, Writer,
+};
+pub use sync::WriterExt;

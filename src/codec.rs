@@ -1,0 +1,115 @@
+//! Canonical protobuf encodings, matching Go's deterministic marshalling byte for byte.
+//!
+//! prost already emits fields in tag order, but it leaves out map entries' default-valued
+//! keys and values, while Go always writes both. `Grant.sources` entries with
+//! `is_direct = false` are stored by baton as `… 12 00`, so grants are encoded here by hand;
+//! every other stored message has no map field whose encoding differs.
+
+use prost::Message;
+use prost::bytes::BufMut;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+
+use crate::error::{Error, Result};
+use crate::pb::c1::connector::v2::{Grant, GrantExpandable, GrantSources};
+
+/// Full name of the `GrantExpandable` annotation.
+pub const GRANT_EXPANDABLE: &str = "c1.connector.v2.GrantExpandable";
+/// Full name of the `GrantImmutable` annotation.
+pub const GRANT_IMMUTABLE: &str = "c1.connector.v2.GrantImmutable";
+
+/// The `type.googleapis.com/` URL of a message full name.
+#[must_use]
+pub fn type_url(full_name: &str) -> String {
+    format!("type.googleapis.com/{full_name}")
+}
+
+/// Whether an `Any` holds the message `full_name` (compares the part after the last `/`).
+#[must_use]
+pub fn any_is(any: &prost_types::Any, full_name: &str) -> bool {
+    any.type_url.rsplit('/').next() == Some(full_name)
+}
+
+/// Encodes a grant exactly as Go's deterministic marshal does.
+#[must_use]
+pub fn encode_grant(grant: &Grant) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(grant.encoded_len() + 8);
+    if let Some(e) = &grant.entitlement {
+        prost::encoding::message::encode(1, e, &mut buf);
+    }
+    if let Some(p) = &grant.principal {
+        prost::encoding::message::encode(2, p, &mut buf);
+    }
+    if !grant.id.is_empty() {
+        prost::encoding::string::encode(3, &grant.id, &mut buf);
+    }
+    for a in &grant.annotations {
+        prost::encoding::message::encode(4, a, &mut buf);
+    }
+    if let Some(s) = &grant.sources {
+        encode_key(5, WireType::LengthDelimited, &mut buf);
+        encode_varint(sources_len(s) as u64, &mut buf);
+        encode_sources_body(s, &mut buf);
+    }
+    buf
+}
+
+fn entry_len(key: &str, is_direct: bool) -> usize {
+    let value_len = if is_direct { 2 } else { 0 };
+    1 + encoded_len_varint(key.len() as u64) + key.len() + 1 + 1 + value_len
+}
+
+fn sources_len(s: &GrantSources) -> usize {
+    s.sources
+        .iter()
+        .map(|(k, v)| {
+            let n = entry_len(k, v.is_direct);
+            1 + encoded_len_varint(n as u64) + n
+        })
+        .sum()
+}
+
+fn encode_sources_body(s: &GrantSources, buf: &mut impl BufMut) {
+    // BTreeMap iteration is key order, as Go's deterministic option sorts map keys.
+    for (k, v) in &s.sources {
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(entry_len(k, v.is_direct) as u64, buf);
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(k.len() as u64, buf);
+        buf.put_slice(k.as_bytes());
+        encode_key(2, WireType::LengthDelimited, buf);
+        if v.is_direct {
+            buf.put_slice(&[2, 0x08, 0x01]);
+        } else {
+            buf.put_u8(0);
+        }
+    }
+}
+
+/// Decodes a stored message, naming it in the error.
+pub(crate) fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|source| Error::Decode { what, source })
+}
+
+/// Removes every `GrantExpandable` annotation from `grant` and returns the first one,
+/// decoded. An undecodable annotation is an error (the grant is left unchanged).
+pub(crate) fn take_expandable(grant: &mut Grant) -> Result<Option<GrantExpandable>> {
+    let Some(first) = grant.annotations.iter().find(|a| any_is(a, GRANT_EXPANDABLE)) else {
+        return Ok(None);
+    };
+    let expandable: GrantExpandable = decode("GrantExpandable annotation", &first.value)?;
+    grant.annotations.retain(|a| !any_is(a, GRANT_EXPANDABLE));
+    Ok(Some(expandable))
+}
+
+/// Baton's rule for an edge definition: at least one entitlement id that is non-blank
+/// after trimming.
+#[must_use]
+pub fn is_usable_expansion(e: &GrantExpandable) -> bool {
+    e.entitlement_ids.iter().any(|id| !id.trim().is_empty())
+}
+
+/// Packs a message into an `Any` with the standard type URL.
+#[must_use]
+pub fn to_any<M: Message>(full_name: &str, m: &M) -> prost_types::Any {
+    prost_types::Any { type_url: type_url(full_name), value: m.encode_to_vec() }
+}

@@ -1,0 +1,229 @@
+//! Writes: baton's upserts, one transaction per call.
+
+use prost::Message;
+use rusqlite::params;
+
+use super::SqliteStore;
+use crate::codec;
+use crate::error::Result;
+use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, wall};
+use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
+use crate::store::{GrantUpsertMode, Writer};
+
+/// Object tables holding rows of a sync (everything but `v1_sync_runs`).
+const SYNC_TABLES: [&str; 6] = [
+    "v1_resource_types",
+    "v1_resources",
+    "v1_entitlements",
+    "v1_grants",
+    "v1_assets",
+    "v1_connector_sessions",
+];
+
+const INSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
+    principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
+    sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+    on conflict (external_id, sync_id) do update set ";
+
+/// baton's Replace rule: only `data` and the expansion columns change; `needs_expansion`
+/// is recomputed from the old and new expansion bytes.
+const ON_CONFLICT_REPLACE: &str = "data = excluded.data, expansion = excluded.expansion, \
+    needs_expansion = case \
+      when excluded.expansion is null or length(excluded.expansion) = 0 then 0 \
+      when v1_grants.expansion is null then 1 \
+      when v1_grants.expansion != excluded.expansion then 1 \
+      else v1_grants.needs_expansion end";
+
+const ON_CONFLICT_PRESERVE: &str = "data = excluded.data";
+
+fn id_parts(id: Option<&crate::pb::c1::connector::v2::ResourceId>) -> (&str, &str) {
+    id.map_or(("", ""), |i| (i.resource_type.as_str(), i.resource.as_str()))
+}
+
+impl Writer for SqliteStore {
+    fn put_sync_run(&self, run: &SyncRun) -> Result<()> {
+        let conn = self.writable("write a sync run")?;
+        conn.execute(
+            "insert into v1_sync_runs (sync_id, started_at, ended_at, sync_token, sync_type, \
+             parent_sync_id, linked_sync_id, supports_diff, grants_backfilled, stats, \
+             ingest_invariant_generation, ingest_invariant_coverage, ingest_invariant_mode) \
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12) \
+             on conflict (sync_id) do update set started_at = excluded.started_at, \
+             ended_at = excluded.ended_at, sync_token = excluded.sync_token, \
+             sync_type = excluded.sync_type, parent_sync_id = excluded.parent_sync_id, \
+             linked_sync_id = excluded.linked_sync_id, supports_diff = excluded.supports_diff, \
+             stats = excluded.stats, \
+             ingest_invariant_generation = excluded.ingest_invariant_generation, \
+             ingest_invariant_coverage = excluded.ingest_invariant_coverage, \
+             ingest_invariant_mode = excluded.ingest_invariant_mode",
+            params![
+                run.id.as_str(),
+                wall::format(&run.started_at),
+                run.ended_at.as_ref().map(wall::format),
+                run.sync_token,
+                run.sync_type,
+                run.parent_sync_id.as_ref().map_or("", SyncId::as_str),
+                run.linked_sync_id.as_ref().map_or("", SyncId::as_str),
+                i64::from(run.supports_diff),
+                run.stats,
+                run.ingest_invariant.generation,
+                run.ingest_invariant.coverage,
+                run.ingest_invariant.mode,
+            ],
+        )?;
+        self.touched();
+        Ok(())
+    }
+
+    fn delete_sync_run(&self, id: &SyncId) -> Result<()> {
+        let conn = self.writable("delete a sync run")?;
+        let tx = conn.unchecked_transaction()?;
+        for table in SYNC_TABLES {
+            tx.execute(&format!("delete from {table} where sync_id = ?1"), [id.as_str()])?;
+        }
+        tx.execute("delete from v1_sync_runs where sync_id = ?1", [id.as_str()])?;
+        tx.commit()?;
+        self.touched();
+        Ok(())
+    }
+
+    fn put_resource_types(&self, sync: &SyncId, rows: &[Record<ResourceType>]) -> Result<()> {
+        let conn = self.writable("write resource types")?;
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
+                 values (?1, ?2, ?3, ?4) on conflict (external_id, sync_id) do update set data = excluded.data",
+            )?;
+            for r in rows {
+                stmt.execute(params![
+                    r.value.id,
+                    r.value.encode_to_vec(),
+                    sync.as_str(),
+                    wall::format(&r.discovered_at)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.touched();
+        Ok(())
+    }
+
+    fn put_resources(&self, sync: &SyncId, rows: &[Record<Resource>]) -> Result<()> {
+        let conn = self.writable("write resources")?;
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "insert into v1_resources (resource_type_id, external_id, parent_resource_type_id, \
+                 parent_resource_id, data, sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 on conflict (external_id, sync_id) do update set data = excluded.data",
+            )?;
+            for r in rows {
+                let (rt, id) = id_parts(r.value.id.as_ref());
+                let parent = r.value.parent_resource_id.as_ref();
+                stmt.execute(params![
+                    rt,
+                    format!("{rt}:{id}"),
+                    parent.map(|p| p.resource_type.as_str()),
+                    parent.map(|p| p.resource.as_str()),
+                    r.value.encode_to_vec(),
+                    sync.as_str(),
+                    wall::format(&r.discovered_at)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.touched();
+        Ok(())
+    }
+
+    fn put_entitlements(&self, sync: &SyncId, rows: &[Record<Entitlement>]) -> Result<()> {
+        let conn = self.writable("write entitlements")?;
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, sync_id, \
+                 discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6) \
+                 on conflict (external_id, sync_id) do update set data = excluded.data",
+            )?;
+            for r in rows {
+                let (rt, id) = id_parts(r.value.resource.as_ref().and_then(|res| res.id.as_ref()));
+                stmt.execute(params![
+                    rt,
+                    id,
+                    r.value.id,
+                    r.value.encode_to_vec(),
+                    sync.as_str(),
+                    wall::format(&r.discovered_at)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.touched();
+        Ok(())
+    }
+
+    fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
+        let conn = self.writable("write grants")?;
+        let tx = conn.unchecked_transaction()?;
+        {
+            let on_conflict = match mode {
+                GrantUpsertMode::Replace => ON_CONFLICT_REPLACE,
+                GrantUpsertMode::PreserveExpansion => ON_CONFLICT_PRESERVE,
+            };
+            let mut stmt = tx.prepare_cached(&format!("{INSERT_GRANT}{on_conflict}"))?;
+            for r in rows {
+                let g = &r.grant;
+                let ent = g.entitlement.as_ref();
+                let (rt, rid) = id_parts(ent.and_then(|e| e.resource.as_ref()).and_then(|res| res.id.as_ref()));
+                let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
+                stmt.execute(params![
+                    rt,
+                    rid,
+                    ent.map_or("", |e| e.id.as_str()),
+                    pt,
+                    pid,
+                    g.id,
+                    r.expansion.as_ref().map(Message::encode_to_vec),
+                    i64::from(r.needs_expansion),
+                    codec::encode_grant(g),
+                    sync.as_str(),
+                    wall::format(&r.discovered_at)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.touched();
+        Ok(())
+    }
+
+    fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
+        let conn = self.writable("delete a grant")?;
+        let n = conn.execute(
+            "delete from v1_grants where external_id = ?1 and sync_id = ?2",
+            params![grant_id, sync.as_str()],
+        )?;
+        if n > 0 {
+            self.touched();
+        }
+        Ok(n > 0)
+    }
+
+    fn put_asset(&self, sync: &SyncId, asset: &Asset) -> Result<()> {
+        let conn = self.writable("write an asset")?;
+        conn.execute(
+            "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
+             values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set data = excluded.data",
+            params![asset.id, asset.content_type, asset.data, sync.as_str(), wall::format(&asset.discovered_at)],
+        )?;
+        self.touched();
+        Ok(())
+    }
+
+    fn compact(&self) -> Result<()> {
+        let conn = self.writable("compact")?;
+        conn.execute_batch("VACUUM")?;
+        self.touched();
+        Ok(())
+    }
+}

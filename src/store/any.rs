@@ -1,0 +1,126 @@
+//! [`AnyStore`]: one type over every engine, decided when a file is opened.
+
+use crate::engine::sqlite::SqliteStore;
+use crate::error::Result;
+use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
+use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
+use crate::store::{
+    AssetQuery, EntitlementQuery, GrantQuery, GrantUpsertMode, ObjectCounts, Page, PageRequest,
+    Reader, ResourceQuery, ResourceTypeQuery, Writer,
+};
+
+/// A store of any engine.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// The SQLite engine (format v1).
+    Sqlite(SqliteStore),
+}
+
+/// Forwards one call to the engine inside.
+macro_rules! on_engine {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Sqlite($store) => $call,
+        }
+    };
+}
+
+impl AnyStore {
+    /// Whether anything was written since open or the last save.
+    #[must_use]
+    pub fn is_dirty(&self) -> bool {
+        on_engine!(self, s => s.is_dirty())
+    }
+
+    /// Whether the store refuses writes.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        on_engine!(self, s => s.is_read_only())
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl Reader for AnyStore {
+    fn engine(&self) -> &'static str {
+        on_engine!(self, s => s.engine())
+    }
+    fn sync_run(&self, id: &SyncId) -> Result<Option<SyncRun>> {
+        on_engine!(self, s => s.sync_run(id))
+    }
+    fn list_sync_runs(&self, page: &PageRequest) -> Result<Page<SyncRun>> {
+        on_engine!(self, s => s.list_sync_runs(page))
+    }
+    fn resource_type(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<ResourceType>>> {
+        on_engine!(self, s => s.resource_type(sync, id))
+    }
+    fn resource(&self, sync: Option<&SyncId>, key: &ResourceKey) -> Result<Option<Record<Resource>>> {
+        on_engine!(self, s => s.resource(sync, key))
+    }
+    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
+        on_engine!(self, s => s.entitlement(sync, id))
+    }
+    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>> {
+        on_engine!(self, s => s.grant(sync, id))
+    }
+    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>> {
+        on_engine!(self, s => s.asset(sync, id))
+    }
+    fn list_resource_types(
+        &self,
+        query: &ResourceTypeQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<ResourceType>>> {
+        on_engine!(self, s => s.list_resource_types(query, page))
+    }
+    fn list_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<Page<Record<Resource>>> {
+        on_engine!(self, s => s.list_resources(query, page))
+    }
+    fn list_entitlements(
+        &self,
+        query: &EntitlementQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Entitlement>>> {
+        on_engine!(self, s => s.list_entitlements(query, page))
+    }
+    fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
+        on_engine!(self, s => s.list_grants(query, page))
+    }
+    fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
+        on_engine!(self, s => s.list_assets(query, page))
+    }
+    fn count_objects(&self, sync: &SyncId) -> Result<ObjectCounts> {
+        on_engine!(self, s => s.count_objects(sync))
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl Writer for AnyStore {
+    fn put_sync_run(&self, run: &SyncRun) -> Result<()> {
+        on_engine!(self, s => s.put_sync_run(run))
+    }
+    fn delete_sync_run(&self, id: &SyncId) -> Result<()> {
+        on_engine!(self, s => s.delete_sync_run(id))
+    }
+    fn put_resource_types(&self, sync: &SyncId, rows: &[Record<ResourceType>]) -> Result<()> {
+        on_engine!(self, s => s.put_resource_types(sync, rows))
+    }
+    fn put_resources(&self, sync: &SyncId, rows: &[Record<Resource>]) -> Result<()> {
+        on_engine!(self, s => s.put_resources(sync, rows))
+    }
+    fn put_entitlements(&self, sync: &SyncId, rows: &[Record<Entitlement>]) -> Result<()> {
+        on_engine!(self, s => s.put_entitlements(sync, rows))
+    }
+    fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
+        on_engine!(self, s => s.put_grants(sync, rows, mode))
+    }
+    fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
+        on_engine!(self, s => s.delete_grant(sync, grant_id))
+    }
+    fn put_asset(&self, sync: &SyncId, asset: &Asset) -> Result<()> {
+        on_engine!(self, s => s.put_asset(sync, asset))
+    }
+    fn compact(&self) -> Result<()> {
+        on_engine!(self, s => s.compact())
+    }
+}

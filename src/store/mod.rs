@@ -1,0 +1,313 @@
+//! The store API: [`Reader`] and [`Writer`] primitives that every engine implements, and
+//! [`ReaderExt`] with everything written once on top (sync resolution, streaming).
+//!
+//! Engines implement storage primitives only. The sync-run lifecycle
+//! ([`crate::sync`]), stats and grant expansion are generic over these traits, so they
+//! behave identically on every engine.
+
+mod any;
+mod ext;
+mod iter;
+
+use std::collections::BTreeMap;
+
+pub use any::AnyStore;
+pub use ext::{DefaultSync, ReaderExt, RESUME_WINDOW};
+pub use iter::{BoxIter, PagedIter};
+
+use crate::error::Result;
+use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
+use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
+
+/// Largest page a list call returns; `0` or anything larger is clamped to it (baton).
+pub const MAX_PAGE_SIZE: u32 = 10_000;
+
+/// A page request: a size and an opaque token from a previous [`Page`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Requested size; `0` or more than [`MAX_PAGE_SIZE`] means [`MAX_PAGE_SIZE`].
+    pub size: u32,
+    /// `""` for the first page, else a previous page's `next_page_token`.
+    pub token: String,
+}
+
+impl PageRequest {
+    /// The first page of `size` rows.
+    #[must_use]
+    pub fn first(size: u32) -> Self {
+        PageRequest { size, token: String::new() }
+    }
+
+    /// The page after `token`.
+    #[must_use]
+    pub fn after(size: u32, token: impl Into<String>) -> Self {
+        PageRequest { size, token: token.into() }
+    }
+
+    /// The page size after clamping.
+    #[must_use]
+    pub fn effective_size(&self) -> u32 {
+        if self.size == 0 || self.size > MAX_PAGE_SIZE { MAX_PAGE_SIZE } else { self.size }
+    }
+}
+
+/// One page of results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The rows, in the engine's stable order.
+    pub items: Vec<T>,
+    /// Token of the next page; `""` when this is the last one.
+    pub next_page_token: String,
+}
+
+/// Which sync a query reads: one sync run, or rows of every sync (baton's "no filter").
+pub type SyncFilter = Option<SyncId>;
+
+/// Filters for listing resource types.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceTypeQuery {
+    /// The sync to read; `None` = all syncs.
+    pub sync_id: SyncFilter,
+}
+
+/// Filters for listing resources.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceQuery {
+    /// The sync to read; `None` = all syncs.
+    pub sync_id: SyncFilter,
+    /// Only resources of this type.
+    pub resource_type_id: Option<String>,
+    /// Only children of this parent.
+    pub parent: Option<ResourceKey>,
+}
+
+/// Filters for listing entitlements.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntitlementQuery {
+    /// The sync to read; `None` = all syncs.
+    pub sync_id: SyncFilter,
+    /// Only entitlements on this resource.
+    pub resource: Option<ResourceKey>,
+}
+
+/// Filters for listing grants. All given filters must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantQuery {
+    /// The sync to read; `None` = all syncs.
+    pub sync_id: SyncFilter,
+    /// Only grants of this entitlement id.
+    pub entitlement_id: Option<String>,
+    /// Only grants to this principal.
+    pub principal: Option<ResourceKey>,
+    /// Only grants whose principal has one of these types (empty = any).
+    pub principal_resource_type_ids: Vec<String>,
+    /// Only grants on entitlements of this resource (the entitlement's resource, not the
+    /// principal).
+    pub resource: Option<ResourceKey>,
+    /// Only grants on entitlements of resources of this type (baton's SQLite semantics of
+    /// `ListGrantsForResourceType`).
+    pub resource_type_id: Option<String>,
+    /// Only grants with `needs_expansion` set (the expansion edge definitions).
+    pub needs_expansion: bool,
+}
+
+/// Filters for listing assets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssetQuery {
+    /// The sync to read; `None` = all syncs.
+    pub sync_id: SyncFilter,
+}
+
+/// How [`Writer::put_grants`] treats a grant that already exists in the sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantUpsertMode {
+    /// Connector writes: the row's `expansion` is replaced, and `needs_expansion` becomes 0
+    /// if the new expansion is absent, 1 if it is new or its bytes changed, else keeps its
+    /// old value.
+    Replace,
+    /// Expander output: only the grant data changes; an existing row keeps its `expansion`
+    /// and `needs_expansion`. New rows take the record's values.
+    PreserveExpansion,
+}
+
+/// Row counts of one sync, grouped the way stats need them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectCounts {
+    /// Ids of the sync's resource types, in store order.
+    pub resource_type_ids: Vec<String>,
+    /// Resources per `resource_type_id` column.
+    pub resources_by_type: BTreeMap<String, u64>,
+    /// Entitlements per resource type of the entitlement's resource.
+    pub entitlements_by_type: BTreeMap<String, u64>,
+    /// Grants per resource type of the entitlement's resource.
+    pub grants_by_type: BTreeMap<String, u64>,
+    /// Number of assets.
+    pub assets: u64,
+}
+
+/// Read primitives of a store.
+///
+/// # Contract
+/// - List methods return rows in a stable engine order (SQLite: insertion order) and page
+///   tokens that stay valid while the store is open and unchanged; every row matching the
+///   query appears exactly once across the pages.
+/// - A `None` sync filter reads rows of every sync; gets then return the first match.
+/// - Methods may be called from several threads; engines serialize internally.
+pub trait Reader: Send + Sync {
+    /// The engine's name as written in files (`sqlite`, `rocksdb`).
+    fn engine(&self) -> &'static str;
+
+    /// One sync run by id.
+    ///
+    /// # Errors
+    /// Engine or decode errors only; a missing run is `Ok(None)`.
+    fn sync_run(&self, id: &SyncId) -> Result<Option<SyncRun>>;
+
+    /// Sync runs in creation order.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for a token this store did not issue.
+    fn list_sync_runs(&self, page: &PageRequest) -> Result<Page<SyncRun>>;
+
+    /// A resource type by id.
+    ///
+    /// # Errors
+    /// Engine or decode errors only.
+    fn resource_type(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<ResourceType>>>;
+
+    /// A resource by (type, id).
+    ///
+    /// # Errors
+    /// Engine or decode errors only.
+    fn resource(&self, sync: Option<&SyncId>, key: &ResourceKey) -> Result<Option<Record<Resource>>>;
+
+    /// An entitlement by id.
+    ///
+    /// # Errors
+    /// Engine or decode errors only.
+    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>>;
+
+    /// A grant by id.
+    ///
+    /// # Errors
+    /// Engine or decode errors only.
+    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>>;
+
+    /// An asset by id.
+    ///
+    /// # Errors
+    /// Engine errors only.
+    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>>;
+
+    /// A page of resource types.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for a foreign page token; engine or decode errors.
+    fn list_resource_types(
+        &self,
+        query: &ResourceTypeQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<ResourceType>>>;
+
+    /// A page of resources.
+    ///
+    /// # Errors
+    /// As [`Reader::list_resource_types`].
+    fn list_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<Page<Record<Resource>>>;
+
+    /// A page of entitlements.
+    ///
+    /// # Errors
+    /// As [`Reader::list_resource_types`].
+    fn list_entitlements(
+        &self,
+        query: &EntitlementQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Entitlement>>>;
+
+    /// A page of grants. Grants stored slim (no entitlement or principal) come back
+    /// hydrated with identity-only stubs.
+    ///
+    /// # Errors
+    /// As [`Reader::list_resource_types`].
+    fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>>;
+
+    /// A page of assets.
+    ///
+    /// # Errors
+    /// As [`Reader::list_resource_types`].
+    fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>>;
+
+    /// Row counts of one sync.
+    ///
+    /// # Errors
+    /// Engine errors only.
+    fn count_objects(&self, sync: &SyncId) -> Result<ObjectCounts>;
+}
+
+/// Write primitives of a store. Every method of a store opened read-only fails with
+/// [`crate::Error::ReadOnly`].
+///
+/// # Contract
+/// - Object writes upsert by (external id, sync): a second write of the same id replaces
+///   the data only (the first `discovered_at` and identity columns are kept).
+/// - Each `put_*` call is atomic.
+/// - Engines do not check the sync run's state; [`crate::sync`] does.
+/// - Grants passed to [`Writer::put_grants`] must not carry a `GrantExpandable`
+///   annotation: the edge definition travels in [`GrantRecord::expansion`]
+///   ([`crate::sync::grant_record`] prepares records from connector grants).
+pub trait Writer: Reader {
+    /// Inserts a sync run, or replaces every column of the run with the same id.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn put_sync_run(&self, run: &SyncRun) -> Result<()>;
+
+    /// Deletes a sync run and every row of every kind that belongs to it.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn delete_sync_run(&self, id: &SyncId) -> Result<()>;
+
+    /// Upserts resource types into `sync`.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn put_resource_types(&self, sync: &SyncId, rows: &[Record<ResourceType>]) -> Result<()>;
+
+    /// Upserts resources into `sync`.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn put_resources(&self, sync: &SyncId, rows: &[Record<Resource>]) -> Result<()>;
+
+    /// Upserts entitlements into `sync`.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn put_entitlements(&self, sync: &SyncId, rows: &[Record<Entitlement>]) -> Result<()>;
+
+    /// Upserts grants into `sync` with the given conflict rule.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()>;
+
+    /// Deletes one grant of `sync`; returns whether it existed.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool>;
+
+    /// Upserts an asset (a conflict replaces the data only).
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn put_asset(&self, sync: &SyncId, asset: &Asset) -> Result<()>;
+
+    /// Reclaims space after deletions (SQLite `VACUUM`, RocksDB compaction).
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`]; engine errors.
+    fn compact(&self) -> Result<()>;
+}
