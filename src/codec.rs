@@ -93,7 +93,11 @@ pub(crate) fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> 
 /// Removes every `GrantExpandable` annotation from `grant` and returns the first one,
 /// decoded. An undecodable annotation is an error (the grant is left unchanged).
 pub(crate) fn take_expandable(grant: &mut Grant) -> Result<Option<GrantExpandable>> {
-    let Some(first) = grant.annotations.iter().find(|a| any_is(a, GRANT_EXPANDABLE)) else {
+    let Some(first) = grant
+        .annotations
+        .iter()
+        .find(|a| any_is(a, GRANT_EXPANDABLE))
+    else {
         return Ok(None);
     };
     let expandable: GrantExpandable = decode("GrantExpandable annotation", &first.value)?;
@@ -111,5 +115,8 @@ pub fn is_usable_expansion(e: &GrantExpandable) -> bool {
 /// Packs a message into an `Any` with the standard type URL.
 #[must_use]
 pub fn to_any<M: Message>(full_name: &str, m: &M) -> prost_types::Any {
-    prost_types::Any { type_url: type_url(full_name), value: m.encode_to_vec() }
+    prost_types::Any {
+        type_url: type_url(full_name),
+        value: m.encode_to_vec(),
+    }
 }

@@ -119,19 +119,32 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn corrupt(what: &'static str, reason: impl Into<String>) -> Self {
-        Error::Corrupt { what, reason: reason.into(), source: None }
+        Error::Corrupt {
+            what,
+            reason: reason.into(),
+            source: None,
+        }
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Error::NotFound { what, id: id.into() }
+        Error::NotFound {
+            what,
+            id: id.into(),
+        }
     }
 
     pub(crate) fn sync_state(sync_id: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidSyncState { sync_id: sync_id.into(), reason: reason.into() }
+        Error::InvalidSyncState {
+            sync_id: sync_id.into(),
+            reason: reason.into(),
+        }
     }
 
     /// True for [`Error::NotFound`].

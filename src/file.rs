@@ -127,7 +127,10 @@ pub struct C1zFile {
 
 impl std::fmt::Debug for C1zFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("C1zFile").field("path", &self.path).field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("C1zFile")
+            .field("path", &self.path)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -177,11 +180,17 @@ impl C1zFile {
         let db = tmp.path().join("db");
         let (format, store) = match detected {
             None => match opts.engine {
-                EngineKind::Sqlite => (Format::V1, AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?)),
+                EngineKind::Sqlite => (
+                    Format::V1,
+                    AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
+                ),
             },
             Some(Format::V1) => {
                 v1::decode(path, &db, opts.limits)?;
-                (Format::V1, AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?))
+                (
+                    Format::V1,
+                    AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
+                )
             }
             Some(Format::V3) => {
                 let header = v3::read_header(path)?;
@@ -196,7 +205,13 @@ impl C1zFile {
                 });
             }
         };
-        Ok(C1zFile { store, path: path.to_owned(), format, encode: opts.encode, _tmp: tmp })
+        Ok(C1zFile {
+            store,
+            path: path.to_owned(),
+            format,
+            encode: opts.encode,
+            _tmp: tmp,
+        })
     }
 
     /// The store: read with [`crate::Reader`]/[`crate::ReaderExt`], write with
@@ -260,9 +275,9 @@ impl C1zFile {
 
     fn write_to(&self, out: &Path) -> Result<()> {
         match &self.store {
-            AnyStore::Sqlite(s) => s.with_quiesced_file(|db| {
-                write_atomically(out, |w| v1::encode(db, w, self.encode))
-            }),
+            AnyStore::Sqlite(s) => {
+                s.with_quiesced_file(|db| write_atomically(out, |w| v1::encode(db, w, self.encode)))
+            }
         }
     }
 }
@@ -272,12 +287,17 @@ impl C1zFile {
 ///
 /// # Errors
 /// I/O errors and those of `write`.
-pub fn write_atomically(out: &Path, write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>) -> Result<()> {
+pub fn write_atomically(
+    out: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
+) -> Result<()> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = out.file_name().map_or_else(|| "c1z".into(), |n| n.to_string_lossy().into_owned());
+    let name = out
+        .file_name()
+        .map_or_else(|| "c1z".into(), |n| n.to_string_lossy().into_owned());
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -294,7 +314,8 @@ pub fn write_atomically(out: &Path, write: impl FnOnce(&mut BufWriter<&mut File>
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(out).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(out, e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(out, e))?;
     }
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
     // Make the rename itself durable; failing to open a directory is not fatal.

@@ -39,6 +39,7 @@ pub mod engine;
 mod error;
 mod file;
 pub mod format;
+pub mod inspect;
 mod model;
 pub mod pb;
 pub mod store;

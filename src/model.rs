@@ -158,14 +158,19 @@ pub mod wall {
                 return Some(t.naive_local());
             }
         }
-        for layout in
-            ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
-        {
+        for layout in [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+        ] {
             if let Ok(t) = NaiveDateTime::parse_from_str(s, layout) {
                 return Some(t);
             }
         }
-        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
     }
 }
 
@@ -231,7 +236,10 @@ pub struct Record<T> {
 impl<T> Record<T> {
     /// A record discovered now.
     pub fn now(value: T) -> Self {
-        Record { value, discovered_at: wall::now() }
+        Record {
+            value,
+            discovered_at: wall::now(),
+        }
     }
 }
 
@@ -274,7 +282,10 @@ pub struct ResourceKey {
 impl ResourceKey {
     /// Builds a key.
     pub fn new(resource_type: impl Into<String>, resource: impl Into<String>) -> Self {
-        ResourceKey { resource_type: resource_type.into(), resource: resource.into() }
+        ResourceKey {
+            resource_type: resource_type.into(),
+            resource: resource.into(),
+        }
     }
 
     /// The key of a `ResourceId` message.

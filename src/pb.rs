@@ -39,4 +39,5 @@ pub mod c1 {
 }
 
 /// The encoded `FileDescriptorSet` of every file in `proto/` (and its imports).
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/c1z_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/c1z_descriptor.bin"));

@@ -90,10 +90,17 @@ pub fn sniff(prefix: &[u8]) -> Result<Option<Format>> {
 pub fn sniff_file(path: &std::path::Path) -> Result<Option<Format>> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = Vec::with_capacity(5);
-    f.by_ref().take(5).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    f.by_ref()
+        .take(5)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
     sniff(&buf)
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -18,7 +18,10 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_decoded_size: 10 << 30, max_window_log: 27 }
+        DecodeLimits {
+            max_decoded_size: 10 << 30,
+            max_window_log: 27,
+        }
     }
 }
 
@@ -34,7 +37,10 @@ pub struct EncodeOptions {
 impl Default for EncodeOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        EncodeOptions { level: 3, threads: u32::try_from(cores).unwrap_or(1) }
+        EncodeOptions {
+            level: 3,
+            threads: u32::try_from(cores).unwrap_or(1),
+        }
     }
 }
 
@@ -65,7 +71,11 @@ fn declared_window(header: &[u8]) -> Option<u64> {
 }
 
 fn corrupt_zstd(e: &io::Error) -> Error {
-    Error::Corrupt { what: "zstd payload", reason: e.to_string(), source: None }
+    Error::Corrupt {
+        what: "zstd payload",
+        reason: e.to_string(),
+        source: None,
+    }
 }
 
 /// Decodes the v1 file `src` into the SQLite file `dst`; returns the decoded size.
@@ -86,7 +96,9 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
         }
     }
     if crate::format::sniff(&head[..got])? != Some(crate::format::Format::V1) {
-        return Err(Error::UnsupportedFormat { reason: "not a v1 (C1ZF) file".into() });
+        return Err(Error::UnsupportedFormat {
+            reason: "not a v1 (C1ZF) file".into(),
+        });
     }
     let frame = &head[5..got];
     if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame) {
@@ -101,12 +113,20 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
     let max_window = 1u64 << limits.max_window_log;
     if let Some(window) = declared_window(frame) {
         if window > max_window {
-            return Err(Error::LimitExceeded { what: "zstd window size", actual: window, limit: max_window });
+            return Err(Error::LimitExceeded {
+                what: "zstd window size",
+                actual: window,
+                limit: max_window,
+            });
         }
     }
-    input.seek(SeekFrom::Start(5)).map_err(|e| Error::io(src, e))?;
+    input
+        .seek(SeekFrom::Start(5))
+        .map_err(|e| Error::io(src, e))?;
     let mut decoder = zstd::stream::read::Decoder::new(input).map_err(|e| Error::io(src, e))?;
-    decoder.window_log_max(limits.max_window_log).map_err(|e| Error::io(src, e))?;
+    decoder
+        .window_log_max(limits.max_window_log)
+        .map_err(|e| Error::io(src, e))?;
     let mut out = File::create(dst).map_err(|e| Error::io(dst, e))?;
     let mut limited = decoder.take(limits.max_decoded_size.saturating_add(1));
     let written = copy_classified(&mut limited, &mut out, dst, max_window)?;
@@ -145,7 +165,8 @@ fn copy_classified(
             }
             Err(e) => return Err(corrupt_zstd(&e)),
         };
-        dst.write_all(&buf[..n]).map_err(|e| Error::io(dst_path, e))?;
+        dst.write_all(&buf[..n])
+            .map_err(|e| Error::io(dst_path, e))?;
         total += n as u64;
     }
 }
@@ -167,9 +188,16 @@ pub fn encode(db: &Path, out: &mut impl Write, opts: EncodeOptions) -> Result<()
     if opts.threads > 0 {
         enc.multithread(opts.threads).map_err(wrap)?;
     }
-    let copied = io::copy(&mut BufReader::with_capacity(1 << 20, input).take(size), &mut enc).map_err(wrap)?;
+    let copied = io::copy(
+        &mut BufReader::with_capacity(1 << 20, input).take(size),
+        &mut enc,
+    )
+    .map_err(wrap)?;
     if copied != size {
-        return Err(Error::corrupt("sqlite database", "the database file shrank while it was being saved"));
+        return Err(Error::corrupt(
+            "sqlite database",
+            "the database file shrank while it was being saved",
+        ));
     }
     enc.finish().map_err(wrap)?;
     Ok(())
@@ -182,9 +210,15 @@ mod tests {
     #[test]
     fn window_descriptor_is_decoded() {
         // 0x68 = exponent 13, mantissa 0 → 2^23 (8 MiB), as in baton's old files.
-        assert_eq!(declared_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x68]), Some(8 << 20));
+        assert_eq!(
+            declared_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x68]),
+            Some(8 << 20)
+        );
         // Single segment with a 1-byte FCS of 200.
-        assert_eq!(declared_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x20, 200]), Some(200));
+        assert_eq!(
+            declared_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x20, 200]),
+            Some(200)
+        );
         assert_eq!(declared_window(&[0x28, 0xB5]), None);
     }
 }

@@ -62,9 +62,12 @@ pub fn read_header(path: &Path) -> Result<Header> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_size = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut head = [0u8; 9];
-    f.read_exact(&mut head).map_err(|_| Error::corrupt("v3 header", "file shorter than the 9-byte header"))?;
+    f.read_exact(&mut head)
+        .map_err(|_| Error::corrupt("v3 header", "file shorter than the 9-byte header"))?;
     if head[..5] != V3_MAGIC {
-        return Err(Error::UnsupportedFormat { reason: "not a v3 (C1Z3) file".into() });
+        return Err(Error::UnsupportedFormat {
+            reason: "not a v3 (C1Z3) file".into(),
+        });
     }
     let manifest_len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
     if manifest_len > MAX_MANIFEST_LEN {
@@ -78,7 +81,9 @@ pub fn read_header(path: &Path) -> Result<Header> {
     if payload_offset > file_size {
         return Err(Error::corrupt(
             "v3 manifest",
-            format!("manifest length {manifest_len} runs past the end of the file ({file_size} bytes)"),
+            format!(
+                "manifest length {manifest_len} runs past the end of the file ({file_size} bytes)"
+            ),
         ));
     }
     let mut bytes = vec![0u8; manifest_len as usize];
@@ -91,5 +96,10 @@ pub fn read_header(path: &Path) -> Result<Header> {
     if manifest.engine.is_empty() {
         return Err(Error::corrupt("v3 manifest", "empty engine name"));
     }
-    Ok(Header { manifest, manifest_len, payload_offset, file_size })
+    Ok(Header {
+        manifest,
+        manifest_len,
+        payload_offset,
+        file_size,
+    })
 }

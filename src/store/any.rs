@@ -51,10 +51,18 @@ impl Reader for AnyStore {
     fn list_sync_runs(&self, page: &PageRequest) -> Result<Page<SyncRun>> {
         on_engine!(self, s => s.list_sync_runs(page))
     }
-    fn resource_type(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<ResourceType>>> {
+    fn resource_type(
+        &self,
+        sync: Option<&SyncId>,
+        id: &str,
+    ) -> Result<Option<Record<ResourceType>>> {
         on_engine!(self, s => s.resource_type(sync, id))
     }
-    fn resource(&self, sync: Option<&SyncId>, key: &ResourceKey) -> Result<Option<Record<Resource>>> {
+    fn resource(
+        &self,
+        sync: Option<&SyncId>,
+        key: &ResourceKey,
+    ) -> Result<Option<Record<Resource>>> {
         on_engine!(self, s => s.resource(sync, key))
     }
     fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
@@ -73,7 +81,11 @@ impl Reader for AnyStore {
     ) -> Result<Page<Record<ResourceType>>> {
         on_engine!(self, s => s.list_resource_types(query, page))
     }
-    fn list_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<Page<Record<Resource>>> {
+    fn list_resources(
+        &self,
+        query: &ResourceQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Resource>>> {
         on_engine!(self, s => s.list_resources(query, page))
     }
     fn list_entitlements(

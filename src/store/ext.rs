@@ -44,7 +44,8 @@ pub trait ReaderExt: Reader {
     /// # Errors
     /// [`Error::NotFound`] if there is no such run.
     fn require_sync_run(&self, id: &SyncId) -> Result<SyncRun> {
-        self.sync_run(id)?.ok_or_else(|| Error::not_found("sync run", id.as_str()))
+        self.sync_run(id)?
+            .ok_or_else(|| Error::not_found("sync run", id.as_str()))
     }
 
     /// The latest finished sync of a type (`None` = any type): greatest `ended_at`, ties
@@ -86,7 +87,11 @@ pub trait ReaderExt: Reader {
     ///
     /// # Errors
     /// [`Error::NotFound`] if an explicit id does not exist.
-    fn resolve_sync(&self, explicit: Option<&SyncId>, default: DefaultSync) -> Result<Option<SyncId>> {
+    fn resolve_sync(
+        &self,
+        explicit: Option<&SyncId>,
+        default: DefaultSync,
+    ) -> Result<Option<SyncId>> {
         if let Some(id) = explicit {
             return Ok(Some(self.require_sync_run(id)?.id));
         }
@@ -97,27 +102,37 @@ pub trait ReaderExt: Reader {
         if let Some(run) = finished {
             return Ok(Some(run.id));
         }
-        Ok(self.latest_unfinished_sync(None, Some(RESUME_WINDOW))?.map(|r| r.id))
+        Ok(self
+            .latest_unfinished_sync(None, Some(RESUME_WINDOW))?
+            .map(|r| r.id))
     }
 
     /// Streams resource types matching `query`.
     fn stream_resource_types(&self, query: ResourceTypeQuery) -> BoxIter<'_, Record<ResourceType>> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| self.list_resource_types(&query, p)))
+        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
+            self.list_resource_types(&query, p)
+        }))
     }
 
     /// Streams resources matching `query`.
     fn stream_resources(&self, query: ResourceQuery) -> BoxIter<'_, Record<Resource>> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| self.list_resources(&query, p)))
+        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
+            self.list_resources(&query, p)
+        }))
     }
 
     /// Streams entitlements matching `query`.
     fn stream_entitlements(&self, query: EntitlementQuery) -> BoxIter<'_, Record<Entitlement>> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| self.list_entitlements(&query, p)))
+        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
+            self.list_entitlements(&query, p)
+        }))
     }
 
     /// Streams grants matching `query` (by entitlement, principal, resource, ...).
     fn stream_grants(&self, query: GrantQuery) -> BoxIter<'_, GrantRecord> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| self.list_grants(&query, p)))
+        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
+            self.list_grants(&query, p)
+        }))
     }
 
     /// Streams assets matching `query`, a few at a time (assets can be large).
@@ -134,15 +149,23 @@ pub trait ReaderExt: Reader {
         sync: Option<&SyncId>,
         keys: &[crate::model::ResourceKey],
     ) -> Result<Vec<Record<Resource>>> {
-        keys.iter().filter_map(|k| self.resource(sync, k).transpose()).collect()
+        keys.iter()
+            .filter_map(|k| self.resource(sync, k).transpose())
+            .collect()
     }
 
     /// Entitlements by id, in request order; missing ids are omitted.
     ///
     /// # Errors
     /// Engine or decode errors.
-    fn entitlements_by_ids(&self, sync: Option<&SyncId>, ids: &[String]) -> Result<Vec<Record<Entitlement>>> {
-        ids.iter().filter_map(|id| self.entitlement(sync, id).transpose()).collect()
+    fn entitlements_by_ids(
+        &self,
+        sync: Option<&SyncId>,
+        ids: &[String],
+    ) -> Result<Vec<Record<Entitlement>>> {
+        ids.iter()
+            .filter_map(|id| self.entitlement(sync, id).transpose())
+            .collect()
     }
 
     /// Reads the whole first page of a query to check the store is usable; a convenience

@@ -12,7 +12,7 @@ mod iter;
 use std::collections::BTreeMap;
 
 pub use any::AnyStore;
-pub use ext::{DefaultSync, ReaderExt, RESUME_WINDOW};
+pub use ext::{DefaultSync, RESUME_WINDOW, ReaderExt};
 pub use iter::{BoxIter, PagedIter};
 
 use crate::error::Result;
@@ -35,19 +35,29 @@ impl PageRequest {
     /// The first page of `size` rows.
     #[must_use]
     pub fn first(size: u32) -> Self {
-        PageRequest { size, token: String::new() }
+        PageRequest {
+            size,
+            token: String::new(),
+        }
     }
 
     /// The page after `token`.
     #[must_use]
     pub fn after(size: u32, token: impl Into<String>) -> Self {
-        PageRequest { size, token: token.into() }
+        PageRequest {
+            size,
+            token: token.into(),
+        }
     }
 
     /// The page size after clamping.
     #[must_use]
     pub fn effective_size(&self) -> u32 {
-        if self.size == 0 || self.size > MAX_PAGE_SIZE { MAX_PAGE_SIZE } else { self.size }
+        if self.size == 0 || self.size > MAX_PAGE_SIZE {
+            MAX_PAGE_SIZE
+        } else {
+            self.size
+        }
     }
 }
 
@@ -173,13 +183,21 @@ pub trait Reader: Send + Sync {
     ///
     /// # Errors
     /// Engine or decode errors only.
-    fn resource_type(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<ResourceType>>>;
+    fn resource_type(
+        &self,
+        sync: Option<&SyncId>,
+        id: &str,
+    ) -> Result<Option<Record<ResourceType>>>;
 
     /// A resource by (type, id).
     ///
     /// # Errors
     /// Engine or decode errors only.
-    fn resource(&self, sync: Option<&SyncId>, key: &ResourceKey) -> Result<Option<Record<Resource>>>;
+    fn resource(
+        &self,
+        sync: Option<&SyncId>,
+        key: &ResourceKey,
+    ) -> Result<Option<Record<Resource>>>;
 
     /// An entitlement by id.
     ///
@@ -213,7 +231,11 @@ pub trait Reader: Send + Sync {
     ///
     /// # Errors
     /// As [`Reader::list_resource_types`].
-    fn list_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<Page<Record<Resource>>>;
+    fn list_resources(
+        &self,
+        query: &ResourceQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Resource>>>;
 
     /// A page of entitlements.
     ///

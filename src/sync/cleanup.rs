@@ -16,7 +16,10 @@ pub struct CleanupPolicy {
 
 impl Default for CleanupPolicy {
     fn default() -> Self {
-        CleanupPolicy { keep_full: 2, compact: true }
+        CleanupPolicy {
+            keep_full: 2,
+            compact: true,
+        }
     }
 }
 
@@ -38,10 +41,20 @@ fn bucket(run: &SyncRun) -> Bucket {
 /// The runs the policy deletes, given every run in creation order and the open run being
 /// written (if any), exactly as baton's `SelectSyncsToDelete`.
 #[must_use]
-pub fn select_syncs_to_delete(runs: &[SyncRun], keep_full: usize, current: Option<&SyncId>) -> Vec<SyncId> {
+pub fn select_syncs_to_delete(
+    runs: &[SyncRun],
+    keep_full: usize,
+    current: Option<&SyncId>,
+) -> Vec<SyncId> {
     let open = current.is_some();
-    let limit = if open && keep_full > 0 { keep_full - 1 } else { keep_full };
-    let candidates = runs.iter().filter(|r| r.is_finished() && Some(&r.id) != current);
+    let limit = if open && keep_full > 0 {
+        keep_full - 1
+    } else {
+        keep_full
+    };
+    let candidates = runs
+        .iter()
+        .filter(|r| r.is_finished() && Some(&r.id) != current);
     let (mut fulls, mut partials, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
     for r in candidates {
         match bucket(r) {
@@ -83,7 +96,11 @@ pub fn select_syncs_to_delete(runs: &[SyncRun], keep_full: usize, current: Optio
 ///
 /// # Errors
 /// [`crate::Error::ReadOnly`]; engine errors.
-pub fn cleanup<W: Writer + ?Sized>(store: &W, policy: CleanupPolicy, current: Option<&SyncId>) -> Result<Vec<SyncId>> {
+pub fn cleanup<W: Writer + ?Sized>(
+    store: &W,
+    policy: CleanupPolicy,
+    current: Option<&SyncId>,
+) -> Result<Vec<SyncId>> {
     let runs = store.sync_runs()?;
     let doomed = select_syncs_to_delete(&runs, policy.keep_full, current);
     for id in &doomed {

@@ -25,7 +25,12 @@ use crate::store::{GrantUpsertMode, RESUME_WINDOW, ReaderExt, Writer};
 pub fn grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime) -> Result<GrantRecord> {
     let mut grant = grant.clone();
     let expansion = codec::take_expandable(&mut grant)?.filter(codec::is_usable_expansion);
-    Ok(GrantRecord { needs_expansion: expansion.is_some(), expansion, grant, discovered_at })
+    Ok(GrantRecord {
+        needs_expansion: expansion.is_some(),
+        expansion,
+        grant,
+        discovered_at,
+    })
 }
 
 /// Prepares expander output for [`GrantUpsertMode::PreserveExpansion`]: any residual
@@ -33,8 +38,15 @@ pub fn grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime) -> Resu
 #[must_use]
 pub fn expanded_grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime) -> GrantRecord {
     let mut grant = grant.clone();
-    grant.annotations.retain(|a| !codec::any_is(a, codec::GRANT_EXPANDABLE));
-    GrantRecord { grant, expansion: None, needs_expansion: false, discovered_at }
+    grant
+        .annotations
+        .retain(|a| !codec::any_is(a, codec::GRANT_EXPANDABLE));
+    GrantRecord {
+        grant,
+        expansion: None,
+        needs_expansion: false,
+        discovered_at,
+    }
 }
 
 /// A handle on one sync run, through which its objects are written.
@@ -45,7 +57,9 @@ pub struct SyncWriter<'s, W: Writer + ?Sized> {
 
 impl<W: Writer + ?Sized> std::fmt::Debug for SyncWriter<'_, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncWriter").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SyncWriter")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +108,13 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_resource_types(&self, items: &[ResourceType]) -> Result<()> {
         let now = wall::now();
-        let rows: Vec<_> = items.iter().map(|v| Record { value: v.clone(), discovered_at: now }).collect();
+        let rows: Vec<_> = items
+            .iter()
+            .map(|v| Record {
+                value: v.clone(),
+                discovered_at: now,
+            })
+            .collect();
         self.store.put_resource_types(&self.id, &rows)
     }
 
@@ -104,7 +124,13 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_resources(&self, items: &[Resource]) -> Result<()> {
         let now = wall::now();
-        let rows: Vec<_> = items.iter().map(|v| Record { value: v.clone(), discovered_at: now }).collect();
+        let rows: Vec<_> = items
+            .iter()
+            .map(|v| Record {
+                value: v.clone(),
+                discovered_at: now,
+            })
+            .collect();
         self.store.put_resources(&self.id, &rows)
     }
 
@@ -114,7 +140,13 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_entitlements(&self, items: &[Entitlement]) -> Result<()> {
         let now = wall::now();
-        let rows: Vec<_> = items.iter().map(|v| Record { value: v.clone(), discovered_at: now }).collect();
+        let rows: Vec<_> = items
+            .iter()
+            .map(|v| Record {
+                value: v.clone(),
+                discovered_at: now,
+            })
+            .collect();
         self.store.put_entitlements(&self.id, &rows)
     }
 
@@ -125,8 +157,12 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// [`Error::ReadOnly`]; [`Error::Decode`] for an undecodable annotation; engine errors.
     pub fn put_grants(&self, items: &[Grant]) -> Result<()> {
         let now = wall::now();
-        let rows = items.iter().map(|g| grant_record(g, now)).collect::<Result<Vec<_>>>()?;
-        self.store.put_grants(&self.id, &rows, GrantUpsertMode::Replace)
+        let rows = items
+            .iter()
+            .map(|g| grant_record(g, now))
+            .collect::<Result<Vec<_>>>()?;
+        self.store
+            .put_grants(&self.id, &rows, GrantUpsertMode::Replace)
     }
 
     /// Upserts expander output ([`GrantUpsertMode::PreserveExpansion`]).
@@ -135,8 +171,12 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_expanded_grants(&self, items: &[Grant]) -> Result<()> {
         let now = wall::now();
-        let rows: Vec<_> = items.iter().map(|g| expanded_grant_record(g, now)).collect();
-        self.store.put_grants(&self.id, &rows, GrantUpsertMode::PreserveExpansion)
+        let rows: Vec<_> = items
+            .iter()
+            .map(|g| expanded_grant_record(g, now))
+            .collect();
+        self.store
+            .put_grants(&self.id, &rows, GrantUpsertMode::PreserveExpansion)
     }
 
     /// Deletes a grant of this run; returns whether it existed.
@@ -156,7 +196,11 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
         if data.is_empty() {
             return Ok(());
         }
-        let content_type = if content_type.is_empty() { "unknown" } else { content_type };
+        let content_type = if content_type.is_empty() {
+            "unknown"
+        } else {
+            content_type
+        };
         self.store.put_asset(
             &self.id,
             &Asset {
@@ -196,7 +240,9 @@ pub trait WriterExt: Writer {
     /// [`Error::ReadOnly`]; engine errors.
     fn start_sync(&self, ty: SyncType, parent: Option<&SyncId>) -> Result<SyncWriter<'_, Self>> {
         if parent.is_some() && !ty.allows_parent() {
-            return Err(Error::InvalidArgument(format!("a {ty} sync cannot have a parent sync")));
+            return Err(Error::InvalidArgument(format!(
+                "a {ty} sync cannot have a parent sync"
+            )));
         }
         let run = SyncRun {
             id: SyncId::generate(),
@@ -211,7 +257,10 @@ pub trait WriterExt: Writer {
             ingest_invariant: IngestInvariant::default(),
         };
         self.put_sync_run(&run)?;
-        Ok(SyncWriter { store: self, id: run.id })
+        Ok(SyncWriter {
+            store: self,
+            id: run.id,
+        })
     }
 
     /// Resumes an unfinished run: the one named by `id`, or else the latest unfinished run
@@ -220,7 +269,11 @@ pub trait WriterExt: Writer {
     /// # Errors
     /// [`Error::NotFound`] if there is nothing to resume; [`Error::InvalidSyncState`] if the
     /// named run has ended or has another type.
-    fn resume_sync(&self, ty: Option<SyncType>, id: Option<&SyncId>) -> Result<SyncWriter<'_, Self>> {
+    fn resume_sync(
+        &self,
+        ty: Option<SyncType>,
+        id: Option<&SyncId>,
+    ) -> Result<SyncWriter<'_, Self>> {
         let run = match id {
             Some(id) => {
                 let run = self.require_sync_run(id)?;
@@ -233,15 +286,23 @@ pub trait WriterExt: Writer {
                     }
                 }
                 if run.is_finished() {
-                    return Err(Error::sync_state(id.as_str(), "cannot resume sync that has already ended"));
+                    return Err(Error::sync_state(
+                        id.as_str(),
+                        "cannot resume sync that has already ended",
+                    ));
                 }
                 run
             }
             None => self
                 .latest_unfinished_sync(ty, Some(RESUME_WINDOW))?
-                .ok_or_else(|| Error::not_found("unfinished sync run", ty.map_or("any", SyncType::as_str)))?,
+                .ok_or_else(|| {
+                    Error::not_found("unfinished sync run", ty.map_or("any", SyncType::as_str))
+                })?,
         };
-        Ok(SyncWriter { store: self, id: run.id })
+        Ok(SyncWriter {
+            store: self,
+            id: run.id,
+        })
     }
 
     /// Resumes like [`WriterExt::resume_sync`], or starts a new run of type `ty` when no
@@ -249,7 +310,11 @@ pub trait WriterExt: Writer {
     ///
     /// # Errors
     /// [`Error::NotFound`] if `id` names no run; as [`WriterExt::resume_sync`].
-    fn start_or_resume_sync(&self, ty: SyncType, id: Option<&SyncId>) -> Result<(SyncWriter<'_, Self>, bool)> {
+    fn start_or_resume_sync(
+        &self,
+        ty: SyncType,
+        id: Option<&SyncId>,
+    ) -> Result<(SyncWriter<'_, Self>, bool)> {
         match self.resume_sync(Some(ty), id) {
             Ok(w) => Ok((w, false)),
             Err(e) if e.is_not_found() && id.is_none() => Ok((self.start_sync(ty, None)?, true)),
@@ -264,7 +329,10 @@ pub trait WriterExt: Writer {
     /// [`Error::NotFound`] if there is no such run.
     fn sync_writer(&self, id: &SyncId) -> Result<SyncWriter<'_, Self>> {
         let run = self.require_sync_run(id)?;
-        Ok(SyncWriter { store: self, id: run.id })
+        Ok(SyncWriter {
+            store: self,
+            id: run.id,
+        })
     }
 }
 

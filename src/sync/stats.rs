@@ -85,7 +85,9 @@ impl SyncStats {
     /// resource types).
     #[must_use]
     pub fn from_cached(json: &str) -> Option<Self> {
-        serde_json::from_str::<SyncStats>(json).ok().filter(|s| s.resource_types > 0)
+        serde_json::from_str::<SyncStats>(json)
+            .ok()
+            .filter(|s| s.resource_types > 0)
     }
 }
 
@@ -93,8 +95,15 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn lift<T: serde::de::DeserializeOwned + Default>(token: &serde_json::Map<String, serde_json::Value>, key: &str) -> T {
-    token.get(key).cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+fn lift<T: serde::de::DeserializeOwned + Default>(
+    token: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> T {
+    token
+        .get(key)
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
 /// Computes a run's stats from its rows, as baton does at the end of a sync.
@@ -103,17 +112,29 @@ fn lift<T: serde::de::DeserializeOwned + Default>(token: &serde_json::Map<String
 /// Engine errors.
 pub fn compute_stats<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<SyncStats> {
     let counts = store.count_objects(&run.id)?;
-    let mut stats = SyncStats { resource_types: count(counts.resource_type_ids.len() as u64), ..Default::default() };
+    let mut stats = SyncStats {
+        resource_types: count(counts.resource_type_ids.len() as u64),
+        ..Default::default()
+    };
     for rt in &counts.resource_type_ids {
         let n = counts.resources_by_type.get(rt).copied().unwrap_or(0);
-        stats.resources_by_resource_type.insert(rt.clone(), count(n));
+        stats
+            .resources_by_resource_type
+            .insert(rt.clone(), count(n));
     }
     stats.resources = stats.resources_by_resource_type.values().sum();
     if run.kind() != Some(SyncType::ResourcesOnly) {
-        stats.entitlements_by_resource_type =
-            counts.entitlements_by_type.iter().map(|(k, v)| (k.clone(), count(*v))).collect();
+        stats.entitlements_by_resource_type = counts
+            .entitlements_by_type
+            .iter()
+            .map(|(k, v)| (k.clone(), count(*v)))
+            .collect();
         stats.entitlements = stats.entitlements_by_resource_type.values().sum();
-        stats.grants_by_resource_type = counts.grants_by_type.iter().map(|(k, v)| (k.clone(), count(*v))).collect();
+        stats.grants_by_resource_type = counts
+            .grants_by_type
+            .iter()
+            .map(|(k, v)| (k.clone(), count(*v)))
+            .collect();
         stats.grants = stats.grants_by_resource_type.values().sum();
     }
     stats.assets = count(counts.assets);
@@ -142,8 +163,18 @@ mod tests {
 
     #[test]
     fn json_matches_baton_shape() {
-        let mut s = SyncStats { resource_types: 5, resources: 79, ..Default::default() };
-        for (k, v) in [("group", 31), ("project", 25), ("role", 10), ("scoped_role", 3), ("user", 10)] {
+        let mut s = SyncStats {
+            resource_types: 5,
+            resources: 79,
+            ..Default::default()
+        };
+        for (k, v) in [
+            ("group", 31),
+            ("project", 25),
+            ("role", 10),
+            ("scoped_role", 3),
+            ("user", 10),
+        ] {
             s.resources_by_resource_type.insert(k.into(), v);
         }
         assert_eq!(

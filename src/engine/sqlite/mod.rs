@@ -22,15 +22,19 @@ pub const ENGINE: &str = "sqlite";
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
-            Some(ErrorCode::ConstraintViolation) => {
-                Error::AlreadyExists { what: "row", id: e.to_string() }
-            }
+            Some(ErrorCode::ConstraintViolation) => Error::AlreadyExists {
+                what: "row",
+                id: e.to_string(),
+            },
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Error::Corrupt {
                 what: "sqlite database",
                 reason: "the payload is not a valid SQLite database".into(),
                 source: Some(Box::new(e)),
             },
-            _ => Error::Engine { engine: ENGINE, source: Box::new(e) },
+            _ => Error::Engine {
+                engine: ENGINE,
+                source: Box::new(e),
+            },
         }
     }
 }
@@ -118,12 +122,16 @@ impl SqliteStore {
     pub fn with_quiesced_file<T>(&self, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let conn = self.conn();
         let (busy, log, done): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
         if busy != 0 || (log >= 0 && done < log) {
             return Err(Error::Engine {
                 engine: ENGINE,
-                source: format!("WAL checkpoint incomplete (busy {busy}, log {log}, checkpointed {done})")
-                    .into(),
+                source: format!(
+                    "WAL checkpoint incomplete (busy {busy}, log {log}, checkpointed {done})"
+                )
+                .into(),
             });
         }
         f(&self.path)

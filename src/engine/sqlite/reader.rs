@@ -9,7 +9,9 @@ use rusqlite::{OptionalExtension, Row, params_from_iter};
 use super::{ENGINE, SqliteStore};
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::model::{Asset, GrantRecord, IngestInvariant, Record, ResourceKey, SyncId, SyncRun, wall};
+use crate::model::{
+    Asset, GrantRecord, IngestInvariant, Record, ResourceKey, SyncId, SyncRun, wall,
+};
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
@@ -45,11 +47,16 @@ impl Filter {
             self.args.push(Value::Text(v.clone()));
             marks.push(format!("?{}", self.args.len()));
         }
-        self.terms.push(format!("{column} in ({})", marks.join(", ")));
+        self.terms
+            .push(format!("{column} in ({})", marks.join(", ")));
     }
 
     fn clause(&self) -> String {
-        if self.terms.is_empty() { String::new() } else { format!("where {}", self.terms.join(" and ")) }
+        if self.terms.is_empty() {
+            String::new()
+        } else {
+            format!("where {}", self.terms.join(" and "))
+        }
     }
 }
 
@@ -155,45 +162,90 @@ fn record<T: prost::Message + Default>(
     data: &[u8],
     discovered_at: &str,
 ) -> Result<Record<T>> {
-    Ok(Record { value: codec::decode(what, data)?, discovered_at: parse_time(what, discovered_at)? })
+    Ok(Record {
+        value: codec::decode(what, data)?,
+        discovered_at: parse_time(what, discovered_at)?,
+    })
 }
 
 const SYNC_RUN_COLUMNS: &str = "sync_id, started_at, ended_at, sync_token, sync_type, parent_sync_id, \
     linked_sync_id, supports_diff, stats, ingest_invariant_generation, ingest_invariant_coverage, \
     ingest_invariant_mode";
 
-type RawSyncRun = (String, String, Option<String>, String, String, String, String, i64, Option<String>, [String; 3]);
+type RawSyncRun = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    [String; 3],
+);
 
 fn sync_run_row(r: &Row<'_>, at: usize) -> rusqlite::Result<RawSyncRun> {
     let ended = r.get_ref(at + 2)?;
     Ok((
         text(r.get_ref(at)?),
         text(r.get_ref(at + 1)?),
-        if matches!(ended, ValueRef::Null) { None } else { Some(text(ended)) },
+        if matches!(ended, ValueRef::Null) {
+            None
+        } else {
+            Some(text(ended))
+        },
         text(r.get_ref(at + 3)?),
         text(r.get_ref(at + 4)?),
         text(r.get_ref(at + 5)?),
         text(r.get_ref(at + 6)?),
         r.get::<_, Option<i64>>(at + 7)?.unwrap_or(0),
         r.get(at + 8)?,
-        [text(r.get_ref(at + 9)?), text(r.get_ref(at + 10)?), text(r.get_ref(at + 11)?)],
+        [
+            text(r.get_ref(at + 9)?),
+            text(r.get_ref(at + 10)?),
+            text(r.get_ref(at + 11)?),
+        ],
     ))
 }
 
 fn decode_sync_run(raw: RawSyncRun) -> Result<SyncRun> {
-    let (id, started, ended, token, ty, parent, linked, supports_diff, stats, [generation, coverage, mode]) = raw;
-    let some_id = |s: String| if s.is_empty() { None } else { Some(SyncId::new(s)) };
+    let (
+        id,
+        started,
+        ended,
+        token,
+        ty,
+        parent,
+        linked,
+        supports_diff,
+        stats,
+        [generation, coverage, mode],
+    ) = raw;
+    let some_id = |s: String| {
+        if s.is_empty() {
+            None
+        } else {
+            Some(SyncId::new(s))
+        }
+    };
     Ok(SyncRun {
         id: SyncId::new(id),
         sync_type: ty,
         started_at: parse_time("sync run started_at", &started)?,
-        ended_at: ended.map(|e| parse_time("sync run ended_at", &e)).transpose()?,
+        ended_at: ended
+            .map(|e| parse_time("sync run ended_at", &e))
+            .transpose()?,
         sync_token: token,
         parent_sync_id: some_id(parent),
         linked_sync_id: some_id(linked),
         supports_diff: supports_diff != 0,
         stats,
-        ingest_invariant: IngestInvariant { generation, coverage, mode },
+        ingest_invariant: IngestInvariant {
+            generation,
+            coverage,
+            mode,
+        },
     })
 }
 
@@ -232,7 +284,11 @@ impl SqliteStore {
             last_id = row.get(0)?;
             out.push(map(row)?);
         }
-        let token = if more { (last_id + 1).to_string() } else { String::new() };
+        let token = if more {
+            (last_id + 1).to_string()
+        } else {
+            String::new()
+        };
         Ok((out, token))
     }
 
@@ -243,10 +299,15 @@ impl SqliteStore {
         filter: &Filter,
         map: impl FnOnce(&Row<'_>) -> rusqlite::Result<R>,
     ) -> Result<Option<R>> {
-        let sql = format!("select {columns} from {table} {} order by id limit 1", filter.clause());
+        let sql = format!(
+            "select {columns} from {table} {} order by id limit 1",
+            filter.clause()
+        );
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
-        Ok(stmt.query_row(params_from_iter(filter.args.iter()), map).optional()?)
+        Ok(stmt
+            .query_row(params_from_iter(filter.args.iter()), map)
+            .optional()?)
     }
 
     fn group_counts(&self, table: &str, sync: &SyncId) -> Result<BTreeMap<String, u64>> {
@@ -254,7 +315,9 @@ impl SqliteStore {
         let mut stmt = conn.prepare_cached(&format!(
             "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
         ))?;
-        let rows = stmt.query_map([sync.as_str()], |r| Ok((text(r.get_ref(0)?), r.get::<_, i64>(1)?)))?;
+        let rows = stmt.query_map([sync.as_str()], |r| {
+            Ok((text(r.get_ref(0)?), r.get::<_, i64>(1)?))
+        })?;
         let mut out = BTreeMap::new();
         for row in rows {
             let (k, n) = row?;
@@ -278,12 +341,27 @@ impl Reader for SqliteStore {
     }
 
     fn list_sync_runs(&self, page: &PageRequest) -> Result<Page<SyncRun>> {
-        let (rows, next) =
-            self.page("v1_sync_runs", SYNC_RUN_COLUMNS, Filter::default(), page, |r| sync_run_row(r, 1))?;
-        Ok(Page { items: rows.into_iter().map(decode_sync_run).collect::<Result<_>>()?, next_page_token: next })
+        let (rows, next) = self.page(
+            "v1_sync_runs",
+            SYNC_RUN_COLUMNS,
+            Filter::default(),
+            page,
+            |r| sync_run_row(r, 1),
+        )?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(decode_sync_run)
+                .collect::<Result<_>>()?,
+            next_page_token: next,
+        })
     }
 
-    fn resource_type(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<ResourceType>>> {
+    fn resource_type(
+        &self,
+        sync: Option<&SyncId>,
+        id: &str,
+    ) -> Result<Option<Record<ResourceType>>> {
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
@@ -294,7 +372,11 @@ impl Reader for SqliteStore {
         .transpose()
     }
 
-    fn resource(&self, sync: Option<&SyncId>, key: &ResourceKey) -> Result<Option<Record<Resource>>> {
+    fn resource(
+        &self,
+        sync: Option<&SyncId>,
+        key: &ResourceKey,
+    ) -> Result<Option<Record<Resource>>> {
         let mut f = Filter::default();
         f.eq("resource_type_id", key.resource_type.as_str());
         f.eq("external_id", key.external_id());
@@ -321,18 +403,35 @@ impl Reader for SqliteStore {
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
-        self.first("v1_grants", GRANT_COLUMNS, &f, |r| grant_row(r, 0))?.map(GrantRow::decode).transpose()
+        self.first("v1_grants", GRANT_COLUMNS, &f, |r| grant_row(r, 0))?
+            .map(GrantRow::decode)
+            .transpose()
     }
 
     fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>> {
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
-        let row = self.first("v1_assets", "external_id, content_type, data, discovered_at", &f, |r| {
-            Ok((text(r.get_ref(0)?), text(r.get_ref(1)?), r.get::<_, Vec<u8>>(2)?, text(r.get_ref(3)?)))
-        })?;
+        let row = self.first(
+            "v1_assets",
+            "external_id, content_type, data, discovered_at",
+            &f,
+            |r| {
+                Ok((
+                    text(r.get_ref(0)?),
+                    text(r.get_ref(1)?),
+                    r.get::<_, Vec<u8>>(2)?,
+                    text(r.get_ref(3)?),
+                ))
+            },
+        )?;
         row.map(|(id, content_type, data, t)| {
-            Ok(Asset { id, content_type, data, discovered_at: parse_time("asset discovered_at", &t)? })
+            Ok(Asset {
+                id,
+                content_type,
+                data,
+                discovered_at: parse_time("asset discovered_at", &t)?,
+            })
         })
         .transpose()
     }
@@ -347,11 +446,21 @@ impl Reader for SqliteStore {
         let (rows, next) = self.page("v1_resource_types", "data, discovered_at", f, page, |r| {
             Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
         })?;
-        let items = rows.iter().map(|(d, t)| record("resource type", d, t)).collect::<Result<_>>()?;
-        Ok(Page { items, next_page_token: next })
+        let items = rows
+            .iter()
+            .map(|(d, t)| record("resource type", d, t))
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
-    fn list_resources(&self, query: &ResourceQuery, page: &PageRequest) -> Result<Page<Record<Resource>>> {
+    fn list_resources(
+        &self,
+        query: &ResourceQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Resource>>> {
         let mut f = Filter::default();
         f.sync(query.sync_id.as_ref());
         if let Some(t) = &query.resource_type_id {
@@ -364,8 +473,14 @@ impl Reader for SqliteStore {
         let (rows, next) = self.page("v1_resources", "data, discovered_at", f, page, |r| {
             Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
         })?;
-        let items = rows.iter().map(|(d, t)| record("resource", d, t)).collect::<Result<_>>()?;
-        Ok(Page { items, next_page_token: next })
+        let items = rows
+            .iter()
+            .map(|(d, t)| record("resource", d, t))
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
     fn list_entitlements(
@@ -382,8 +497,14 @@ impl Reader for SqliteStore {
         let (rows, next) = self.page("v1_entitlements", "data, discovered_at", f, page, |r| {
             Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
         })?;
-        let items = rows.iter().map(|(d, t)| record("entitlement", d, t)).collect::<Result<_>>()?;
-        Ok(Page { items, next_page_token: next })
+        let items = rows
+            .iter()
+            .map(|(d, t)| record("entitlement", d, t))
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
@@ -397,7 +518,10 @@ impl Reader for SqliteStore {
             f.eq("principal_resource_id", p.resource.as_str());
         }
         if !query.principal_resource_type_ids.is_empty() {
-            f.any_of("principal_resource_type_id", &query.principal_resource_type_ids);
+            f.any_of(
+                "principal_resource_type_id",
+                &query.principal_resource_type_ids,
+            );
         }
         if let Some(r) = &query.resource {
             f.eq("resource_type_id", r.resource_type.as_str());
@@ -410,32 +534,58 @@ impl Reader for SqliteStore {
             f.raw("needs_expansion = 1");
         }
         let (rows, next) = self.page("v1_grants", GRANT_COLUMNS, f, page, |r| grant_row(r, 1))?;
-        let items = rows.into_iter().map(GrantRow::decode).collect::<Result<_>>()?;
-        Ok(Page { items, next_page_token: next })
+        let items = rows
+            .into_iter()
+            .map(GrantRow::decode)
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
     fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
         let mut f = Filter::default();
         f.sync(query.sync_id.as_ref());
-        let (rows, next) =
-            self.page("v1_assets", "external_id, content_type, data, discovered_at", f, page, |r| {
-                Ok((text(r.get_ref(1)?), text(r.get_ref(2)?), r.get::<_, Vec<u8>>(3)?, text(r.get_ref(4)?)))
-            })?;
+        let (rows, next) = self.page(
+            "v1_assets",
+            "external_id, content_type, data, discovered_at",
+            f,
+            page,
+            |r| {
+                Ok((
+                    text(r.get_ref(1)?),
+                    text(r.get_ref(2)?),
+                    r.get::<_, Vec<u8>>(3)?,
+                    text(r.get_ref(4)?),
+                ))
+            },
+        )?;
         let items = rows
             .into_iter()
             .map(|(id, content_type, data, t)| {
-                Ok(Asset { id, content_type, data, discovered_at: parse_time("asset discovered_at", &t)? })
+                Ok(Asset {
+                    id,
+                    content_type,
+                    data,
+                    discovered_at: parse_time("asset discovered_at", &t)?,
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(Page { items, next_page_token: next })
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
     fn count_objects(&self, sync: &SyncId) -> Result<ObjectCounts> {
         let resource_type_ids = {
             let conn = self.conn();
-            let mut stmt =
-                conn.prepare_cached("select external_id from v1_resource_types where sync_id = ?1 order by id")?;
-            stmt.query_map([sync.as_str()], |r| Ok(text(r.get_ref(0)?)))?.collect::<Result<Vec<_>, _>>()?
+            let mut stmt = conn.prepare_cached(
+                "select external_id from v1_resource_types where sync_id = ?1 order by id",
+            )?;
+            stmt.query_map([sync.as_str()], |r| Ok(text(r.get_ref(0)?)))?
+                .collect::<Result<Vec<_>, _>>()?
         };
         let assets: i64 = self.conn().query_row(
             "select count(*) from v1_assets where sync_id = ?1",
@@ -460,7 +610,13 @@ mod tests {
     fn page_tokens_are_decimal_row_ids() {
         assert_eq!(page_start(&PageRequest::first(5)).ok(), Some(0));
         assert_eq!(page_start(&PageRequest::after(5, "42")).ok(), Some(42));
-        assert!(matches!(page_start(&PageRequest::after(5, "x")), Err(Error::InvalidArgument(_))));
-        assert!(matches!(page_start(&PageRequest::after(5, "-1")), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            page_start(&PageRequest::after(5, "x")),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            page_start(&PageRequest::after(5, "-1")),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }

@@ -142,7 +142,9 @@ const BACKFILL_PAGE: i64 = 1000;
 
 fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<Vec<_>, _>>()?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(names)
 }
 
@@ -168,7 +170,10 @@ pub(super) fn init(conn: &Connection) -> Result<bool> {
                 add_missing(
                     conn,
                     table,
-                    &[("expansion", "blob"), ("needs_expansion", "integer not null default 0")],
+                    &[
+                        ("expansion", "blob"),
+                        ("needs_expansion", "integer not null default 0"),
+                    ],
                 )?;
                 conn.execute_batch(GRANT_PARTIAL_INDEXES)?;
                 backfill_expansion(conn)?;
@@ -200,8 +205,10 @@ fn backfill_expansion(conn: &Connection) -> Result<()> {
                  (select sync_id from v1_sync_runs where grants_backfilled = 0) \
                  and id > ?1 order by id limit ?2",
             )?;
-            stmt.query_map(params![last_id, BACKFILL_PAGE], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
+            stmt.query_map(params![last_id, BACKFILL_PAGE], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?
         };
         let Some(&(page_last, _)) = rows.last() else {
             tx.commit()?;
@@ -211,7 +218,8 @@ fn backfill_expansion(conn: &Connection) -> Result<()> {
             let mut update = tx.prepare_cached(
                 "update v1_grants set expansion = ?2, needs_expansion = ?3, data = ?4 where id = ?1",
             )?;
-            let mut sentinel = tx.prepare_cached("update v1_grants set expansion = X'' where id = ?1")?;
+            let mut sentinel =
+                tx.prepare_cached("update v1_grants set expansion = X'' where id = ?1")?;
             // An undecodable blob is left alone: reads will report it, the open must not fail.
             let mut grant: Grant = match codec::decode("grant", &data) {
                 Ok(g) => g,
@@ -234,8 +242,14 @@ fn backfill_expansion(conn: &Connection) -> Result<()> {
         last_id = page_last;
     }
     let tx = conn.unchecked_transaction()?;
-    tx.execute("update v1_grants set expansion = null where expansion = X''", [])?;
-    tx.execute("update v1_sync_runs set grants_backfilled = 1 where grants_backfilled = 0", [])?;
+    tx.execute(
+        "update v1_grants set expansion = null where expansion = X''",
+        [],
+    )?;
+    tx.execute(
+        "update v1_sync_runs set grants_backfilled = 1 where grants_backfilled = 0",
+        [],
+    )?;
     tx.commit()?;
     Ok(())
 }

@@ -37,7 +37,9 @@ const ON_CONFLICT_REPLACE: &str = "data = excluded.data, expansion = excluded.ex
 const ON_CONFLICT_PRESERVE: &str = "data = excluded.data";
 
 fn id_parts(id: Option<&crate::pb::c1::connector::v2::ResourceId>) -> (&str, &str) {
-    id.map_or(("", ""), |i| (i.resource_type.as_str(), i.resource.as_str()))
+    id.map_or(("", ""), |i| {
+        (i.resource_type.as_str(), i.resource.as_str())
+    })
 }
 
 impl Writer for SqliteStore {
@@ -79,7 +81,10 @@ impl Writer for SqliteStore {
         let conn = self.writable("delete a sync run")?;
         let tx = conn.unchecked_transaction()?;
         for table in SYNC_TABLES {
-            tx.execute(&format!("delete from {table} where sync_id = ?1"), [id.as_str()])?;
+            tx.execute(
+                &format!("delete from {table} where sync_id = ?1"),
+                [id.as_str()],
+            )?;
         }
         tx.execute("delete from v1_sync_runs where sync_id = ?1", [id.as_str()])?;
         tx.commit()?;
@@ -175,7 +180,10 @@ impl Writer for SqliteStore {
             for r in rows {
                 let g = &r.grant;
                 let ent = g.entitlement.as_ref();
-                let (rt, rid) = id_parts(ent.and_then(|e| e.resource.as_ref()).and_then(|res| res.id.as_ref()));
+                let (rt, rid) = id_parts(
+                    ent.and_then(|e| e.resource.as_ref())
+                        .and_then(|res| res.id.as_ref()),
+                );
                 let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
                 stmt.execute(params![
                     rt,

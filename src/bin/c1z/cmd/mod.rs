@@ -1,0 +1,20 @@
+//! One module per subcommand; each opens through the library, calls one library function
+//! and prints.
+
+mod info;
+mod stats;
+
+use std::process::ExitCode;
+
+use crate::args::{Args, Command};
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Info { file, json } => info::run(&file, json),
+        Command::Stats {
+            file,
+            sync_id,
+            json,
+        } => stats::run(&file, sync_id.as_deref(), json),
+    }
+}

@@ -1,0 +1,228 @@
+//! What `c1z info` and `c1z stats` compute: a file's identity and sync runs, and the
+//! per-kind counts of one sync.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::file::C1zFile;
+use crate::format::{self, Format, v3};
+use crate::model::{SyncId, SyncRun, wall};
+use crate::pb::c1::storage::v3::SyncType as StorageSyncType;
+use crate::store::{Reader, ReaderExt};
+
+/// One sync run as `info` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    /// The run's id.
+    pub id: String,
+    /// Its type text.
+    pub sync_type: String,
+    /// Start time as stored (v1: local wall clock; v3: RFC 3339 UTC).
+    pub started_at: String,
+    /// End time, if finished.
+    pub ended_at: Option<String>,
+    /// Parent sync id, `""` if none.
+    pub parent_sync_id: String,
+}
+
+impl From<&SyncRun> for SyncSummary {
+    fn from(r: &SyncRun) -> Self {
+        SyncSummary {
+            id: r.id.to_string(),
+            sync_type: r.sync_type.clone(),
+            started_at: wall::format(&r.started_at),
+            ended_at: r.ended_at.as_ref().map(wall::format),
+            parent_sync_id: r
+                .parent_sync_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A file's identity and sync runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// `v1` or `v3`.
+    pub format: &'static str,
+    /// Engine name (`sqlite`, `rocksdb`, `pebble3`, ...).
+    pub engine: String,
+    /// v3 payload encoding (`tar_zstd`, `tar`, `indexed_zstd`); `""` for v1.
+    pub payload_encoding: String,
+    /// File size in bytes.
+    pub file_size: u64,
+    /// v3 only: the manifest's engine schema version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_schema_version: Option<u32>,
+    /// v3 only: manifest length in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_len: Option<u32>,
+    /// Sync runs in creation order (v3: as the manifest lists them).
+    pub sync_runs: Vec<SyncSummary>,
+}
+
+fn storage_sync_type(v: i32) -> String {
+    match StorageSyncType::try_from(v) {
+        Ok(StorageSyncType::Full) => "full",
+        Ok(StorageSyncType::Partial) => "partial",
+        Ok(StorageSyncType::ResourcesOnly) => "resources_only",
+        Ok(StorageSyncType::PartialUpserts) => "partial_upserts",
+        Ok(StorageSyncType::PartialDeletions) => "partial_deletions",
+        Ok(StorageSyncType::Unspecified) | Err(_) => "",
+    }
+    .to_owned()
+}
+
+fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
+    let t = t?;
+    let nanos = u32::try_from(t.nanos).ok()?;
+    chrono::DateTime::from_timestamp(t.seconds, nanos)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// Identifies a file and lists its sync runs. v3 files are described from their manifest
+/// alone, so baton's Pebble files are reported even though their payload cannot be read.
+///
+/// # Errors
+/// As [`C1zFile::open_read_only`] and [`v3::read_header`]; [`Error::UnsupportedFormat`]
+/// for an empty file.
+pub fn inspect(path: &Path) -> Result<FileInfo> {
+    let file_size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    match format::sniff_file(path)? {
+        None => Err(Error::UnsupportedFormat {
+            reason: "empty file".into(),
+        }),
+        Some(Format::V3) => {
+            let h = v3::read_header(path)?;
+            Ok(FileInfo {
+                format: Format::V3.name(),
+                engine: h.manifest.engine.clone(),
+                payload_encoding: h.payload_encoding_name().to_owned(),
+                file_size,
+                engine_schema_version: Some(h.manifest.engine_schema_version),
+                manifest_len: Some(h.manifest_len),
+                sync_runs: h
+                    .manifest
+                    .sync_runs
+                    .iter()
+                    .map(|s| SyncSummary {
+                        id: s.sync_id.clone(),
+                        sync_type: storage_sync_type(s.r#type),
+                        started_at: rfc3339(s.started_at.as_ref()).unwrap_or_default(),
+                        ended_at: rfc3339(s.ended_at.as_ref()),
+                        parent_sync_id: s.parent_sync_id.clone(),
+                    })
+                    .collect(),
+            })
+        }
+        Some(Format::V1) => {
+            let file = C1zFile::open_read_only(path)?;
+            let meta = file.metadata();
+            Ok(FileInfo {
+                format: meta.format.name(),
+                engine: meta.engine,
+                payload_encoding: meta.payload_encoding,
+                file_size,
+                engine_schema_version: None,
+                manifest_len: None,
+                sync_runs: file
+                    .store()
+                    .sync_runs()?
+                    .iter()
+                    .map(SyncSummary::from)
+                    .collect(),
+            })
+        }
+    }
+}
+
+/// Counts of one sync, per kind and per resource type, as `c1z stats` prints them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    /// The sync counted.
+    pub sync_id: String,
+    /// Its type.
+    pub sync_type: String,
+    /// Whether it has ended.
+    pub finished: bool,
+    /// Resource types.
+    pub resource_types: u64,
+    /// Resources.
+    pub resources: u64,
+    /// Entitlements.
+    pub entitlements: u64,
+    /// Grants.
+    pub grants: u64,
+    /// Assets.
+    pub assets: u64,
+    /// Resources per resource type.
+    pub resources_by_resource_type: BTreeMap<String, u64>,
+    /// Entitlements per resource type.
+    pub entitlements_by_resource_type: BTreeMap<String, u64>,
+    /// Grants per resource type of the entitlement's resource.
+    pub grants_by_resource_type: BTreeMap<String, u64>,
+}
+
+/// Which sync `stats` counts when none is named, and whether it fell back to an
+/// unfinished one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChosenSync {
+    /// The run.
+    pub run: SyncRun,
+    /// True when no run has finished and the most recent unfinished one was taken.
+    pub unfinished_fallback: bool,
+}
+
+/// The named sync, else the latest finished sync of any type, else the most recently
+/// started one.
+///
+/// # Errors
+/// [`Error::NotFound`] if `explicit` names no run or the store has no runs at all.
+pub fn choose_sync<R: Reader + ?Sized>(store: &R, explicit: Option<&SyncId>) -> Result<ChosenSync> {
+    if let Some(id) = explicit {
+        return Ok(ChosenSync {
+            run: store.require_sync_run(id)?,
+            unfinished_fallback: false,
+        });
+    }
+    if let Some(run) = store.latest_finished_sync(None)? {
+        return Ok(ChosenSync {
+            run,
+            unfinished_fallback: false,
+        });
+    }
+    store
+        .latest_unfinished_sync(None, None)?
+        .map(|run| ChosenSync {
+            run,
+            unfinished_fallback: true,
+        })
+        .ok_or_else(|| Error::not_found("sync run", "(the file has no sync runs)"))
+}
+
+/// Counts the rows of `run` (from the rows themselves, never from cached stats).
+///
+/// # Errors
+/// Engine errors.
+pub fn count_sync<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<SyncCounts> {
+    let counts = store.count_objects(&run.id)?;
+    Ok(SyncCounts {
+        sync_id: run.id.to_string(),
+        sync_type: run.sync_type.clone(),
+        finished: run.is_finished(),
+        resource_types: counts.resource_type_ids.len() as u64,
+        resources: counts.resources_by_type.values().sum(),
+        entitlements: counts.entitlements_by_type.values().sum(),
+        grants: counts.grants_by_type.values().sum(),
+        assets: counts.assets,
+        resources_by_resource_type: counts.resources_by_type,
+        entitlements_by_resource_type: counts.entitlements_by_type,
+        grants_by_resource_type: counts.grants_by_type,
+    })
+}
