@@ -16,7 +16,7 @@ use crate::format::{self, Format, v1, v3};
 use crate::store::AnyStore;
 
 /// How to open a file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     read_only: bool,
     create: bool,
@@ -24,19 +24,6 @@ pub struct OpenOptions {
     tmp_dir: Option<PathBuf>,
     limits: v1::DecodeLimits,
     encode: v1::EncodeOptions,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            read_only: false,
-            create: false,
-            engine: EngineKind::default(),
-            tmp_dir: None,
-            limits: v1::DecodeLimits::default(),
-            encode: v1::EncodeOptions::default(),
-        }
-    }
 }
 
 impl OpenOptions {

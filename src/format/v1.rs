@@ -101,24 +101,24 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
         });
     }
     let frame = &head[5..got];
-    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame) {
-        if size > limits.max_decoded_size {
-            return Err(Error::LimitExceeded {
-                what: "declared decoded size",
-                actual: size,
-                limit: limits.max_decoded_size,
-            });
-        }
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame)
+        && size > limits.max_decoded_size
+    {
+        return Err(Error::LimitExceeded {
+            what: "declared decoded size",
+            actual: size,
+            limit: limits.max_decoded_size,
+        });
     }
     let max_window = 1u64 << limits.max_window_log;
-    if let Some(window) = declared_window(frame) {
-        if window > max_window {
-            return Err(Error::LimitExceeded {
-                what: "zstd window size",
-                actual: window,
-                limit: max_window,
-            });
-        }
+    if let Some(window) = declared_window(frame)
+        && window > max_window
+    {
+        return Err(Error::LimitExceeded {
+            what: "zstd window size",
+            actual: window,
+            limit: max_window,
+        });
     }
     input
         .seek(SeekFrom::Start(5))

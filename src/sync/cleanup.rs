@@ -77,16 +77,16 @@ pub fn select_syncs_to_delete(
             );
         }
     }
-    if diffs.len() > 2 {
-        if let Some(last) = diffs.last() {
-            let keep_linked = last.linked_sync_id.clone();
-            delete.extend(
-                diffs
-                    .iter()
-                    .filter(|d| d.id != last.id && Some(&d.id) != keep_linked.as_ref())
-                    .map(|d| d.id.clone()),
-            );
-        }
+    if diffs.len() > 2
+        && let Some(last) = diffs.last()
+    {
+        let keep_linked = last.linked_sync_id.clone();
+        delete.extend(
+            diffs
+                .iter()
+                .filter(|d| d.id != last.id && Some(&d.id) != keep_linked.as_ref())
+                .map(|d| d.id.clone()),
+        );
     }
     delete
 }

@@ -277,13 +277,13 @@ pub trait WriterExt: Writer {
         let run = match id {
             Some(id) => {
                 let run = self.require_sync_run(id)?;
-                if let Some(t) = ty {
-                    if run.kind() != Some(t) {
-                        return Err(Error::sync_state(
-                            id.as_str(),
-                            format!("cannot resume a {} sync as {t}", run.sync_type),
-                        ));
-                    }
+                if let Some(t) = ty
+                    && run.kind() != Some(t)
+                {
+                    return Err(Error::sync_state(
+                        id.as_str(),
+                        format!("cannot resume a {} sync as {t}", run.sync_type),
+                    ));
                 }
                 if run.is_finished() {
                     return Err(Error::sync_state(
