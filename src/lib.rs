@@ -19,7 +19,7 @@
 //! use c1z::{C1zFile, ReaderExt, WriterExt, SyncType};
 //! use c1z::pb::c1::connector::v2::ResourceType;
 //!
-//! let dir = tempfile::tempdir()?;
+//! let dir = tempfile::tempdir().expect("a temp dir");
 //! let path = dir.path().join("example.c1z");
 //! let file = C1zFile::create(&path)?;
 //! let sync = file.store().start_sync(SyncType::Full, None)?;
@@ -56,3 +56,9 @@ pub use store::{
     ReaderExt, ResourceQuery, ResourceTypeQuery, Writer,
 };
 pub use sync::WriterExt;
+
+/// The store traits, for `use c1z::prelude::*;`.
+pub mod prelude {
+    pub use crate::store::{Reader, ReaderExt, Writer};
+    pub use crate::sync::WriterExt;
+}

@@ -101,6 +101,11 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
         });
     }
     let frame = &head[5..got];
+    if frame.is_empty() {
+        // The magic alone: no frame, zero bytes decoded, a new empty database (as baton).
+        File::create(dst).map_err(|e| Error::io(dst, e))?;
+        return Ok(0);
+    }
     if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame)
         && size > limits.max_decoded_size
     {

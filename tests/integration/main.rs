@@ -1,1 +1,20 @@
+//! c1z's one integration-test binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
+// Shared builders, fresh stores and the path of baton's sample files.
+mod util;
+// Every store behaviour, written once and run against each engine.
+mod conformance;
+// baton-sdk's own files: counts, bytes, migrations, checkpoint tokens.
+mod fixtures;
+// Damaged and hostile input: typed errors, no panic, input unchanged.
+mod bad_input;
+// Property tests: random objects survive write, save and reopen unchanged.
+mod roundtrip;
+// The `c1z` binary.
+mod cli;

@@ -1,0 +1,168 @@
+//! The `c1z` binary, run as a user would.
+#[allow(unused_imports)]
+use c1z::prelude::*;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use c1z::{C1zFile, SyncType, WriterExt};
+
+use crate::util::{entitlement, grant, resource, resource_type, samples};
+
+fn c1z(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_c1z"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn small_file(path: &Path, finish: bool) {
+    let f = C1zFile::create(path).unwrap();
+    let run = f.store().start_sync(SyncType::Full, None).unwrap();
+    run.put_resource_types(&[resource_type("user"), resource_type("group")])
+        .unwrap();
+    run.put_resources(&[
+        resource("user", "a"),
+        resource("user", "b"),
+        resource("group", "g"),
+    ])
+    .unwrap();
+    let member = entitlement("group", "g", "member");
+    run.put_entitlements(&[member.clone()]).unwrap();
+    run.put_grants(&[grant(&member, "user", "a"), grant(&member, "user", "b")])
+        .unwrap();
+    if finish {
+        run.finish().unwrap();
+    }
+    f.close().unwrap();
+}
+
+#[test]
+fn stats_json_has_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.c1z");
+    small_file(&path, true);
+    let out = c1z(&["stats", path.to_str().unwrap(), "--json"]);
+    let v = json(&out);
+    for (k, n) in [
+        ("resource_types", 2),
+        ("resources", 3),
+        ("entitlements", 1),
+        ("grants", 2),
+    ] {
+        assert_eq!(v[k].as_u64(), Some(n), "{k}");
+    }
+    assert_eq!(v["sync_id"].as_str().unwrap().len(), 27);
+    assert_eq!(v["resources_by_resource_type"]["user"].as_u64(), Some(2));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn stats_falls_back_to_the_unfinished_sync_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u.c1z");
+    small_file(&path, false);
+    let out = c1z(&["stats", path.to_str().unwrap(), "--json"]);
+    assert_eq!(json(&out)["grants"].as_u64(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unfinished"));
+    // The human form too.
+    let out = c1z(&["stats", path.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("grants"));
+}
+
+#[test]
+fn stats_of_an_unknown_sync_fails_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.c1z");
+    small_file(&path, true);
+    let out = c1z(&["stats", path.to_str().unwrap(), "--sync-id", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+#[test]
+fn info_json_names_format_engine_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.c1z");
+    small_file(&path, true);
+    let v = json(&c1z(&["info", path.to_str().unwrap(), "--json"]));
+    assert_eq!(v["format"], "v1");
+    assert_eq!(v["engine"], "sqlite");
+    assert_eq!(v["payload_encoding"], "");
+    assert_eq!(v["sync_runs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["sync_runs"][0]["sync_type"], "full");
+}
+
+#[test]
+fn info_and_stats_on_baton_samples() {
+    let Some(dir) = samples() else { return };
+    let v = json(&c1z(&[
+        "info",
+        dir.join("sync.36zM46KKuaBq0wjSSvKh5o0350y.unexpanded.pebble.c1z")
+            .to_str()
+            .unwrap(),
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            v["format"].as_str(),
+            v["engine"].as_str(),
+            v["payload_encoding"].as_str()
+        ),
+        (Some("v3"), Some("pebble2"), Some("indexed_zstd"))
+    );
+    let out = c1z(&[
+        "stats",
+        dir.join("sync.36zM46KKuaBq0wjSSvKh5o0350y.unexpanded.pebble.c1z")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("engine not supported"));
+    let v = json(&c1z(&[
+        "stats",
+        dir.join("current/v025-multi.c1z").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(v["sync_id"], "3MSzRZG1ohUOGETUrnuDqs0RnZE");
+    assert_eq!(v["grants"].as_u64(), Some(1502));
+    let v = json(&c1z(&[
+        "stats",
+        dir.join("current/v025-multi.c1z").to_str().unwrap(),
+        "--sync-id",
+        "3MSzRQYwupl3gWol0rE7PjBrBvX",
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            v["resource_types"].as_u64(),
+            v["resources"].as_u64(),
+            v["grants"].as_u64()
+        ),
+        (Some(2), Some(3), Some(26))
+    );
+}
+
+#[test]
+fn bad_files_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.c1z");
+    std::fs::write(&path, b"not a c1z file").unwrap();
+    for cmd in ["info", "stats"] {
+        let out = c1z(&[cmd, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not a c1z file"),
+            "{cmd}"
+        );
+    }
+}

@@ -1,0 +1,271 @@
+use c1z::engine::EngineKind;
+use c1z::pb::c1::connector::v2::{GrantSources, grant_sources::GrantSource};
+#[allow(unused_imports)]
+use c1z::prelude::*;
+use c1z::{GrantQuery, Reader, ReaderExt, ResourceKey, SyncType, WriterExt};
+
+use crate::util::{entitlement, expandable, fresh, grant, with_expandable};
+
+fn query(sync: &c1z::SyncId) -> GrantQuery {
+    GrantQuery {
+        sync_id: Some(sync.clone()),
+        ..Default::default()
+    }
+}
+
+fn replace_moves_expandable_into_expansion(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let member = entitlement("group", "eng", "member");
+    let e = expandable(&["group:ops:member"]);
+    run.put_grants(&[with_expandable(grant(&member, "group", "ops"), &e)])
+        .unwrap();
+    let g = s
+        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        g.grant.annotations.is_empty(),
+        "the annotation leaves the grant data"
+    );
+    assert_eq!(g.expansion, Some(e));
+    assert!(g.needs_expansion);
+}
+
+fn replace_drops_blank_expandable(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let member = entitlement("group", "eng", "member");
+    run.put_grants(&[with_expandable(
+        grant(&member, "group", "ops"),
+        &expandable(&["  ", ""]),
+    )])
+    .unwrap();
+    let g = s
+        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .unwrap()
+        .unwrap();
+    assert!(g.grant.annotations.is_empty(), "dropped either way");
+    assert_eq!(g.expansion, None);
+    assert!(!g.needs_expansion);
+}
+
+/// The four branches of baton's `needs_expansion` CASE on conflict.
+fn replace_recomputes_needs_expansion(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let member = entitlement("group", "eng", "member");
+    let plain = grant(&member, "group", "ops");
+    let id = plain.id.clone();
+    let e1 = expandable(&["group:ops:member"]);
+    let e2 = expandable(&["group:ops:admin"]);
+    let state = || {
+        let g = s.grant(Some(run.id()), &id).unwrap().unwrap();
+        (g.expansion.is_some(), g.needs_expansion)
+    };
+    run.put_grants(&[plain.clone()]).unwrap();
+    assert_eq!(state(), (false, false));
+    // old NULL, new set -> 1
+    run.put_grants(&[with_expandable(plain.clone(), &e1)])
+        .unwrap();
+    assert_eq!(state(), (true, true));
+    // Same bytes keep the old flag: store a row whose flag is 0 (as an expander that
+    // tracks progress might), then write the same edge again.
+    let cleared = c1z::GrantRecord {
+        needs_expansion: false,
+        ..s.grant(Some(run.id()), &id).unwrap().unwrap()
+    };
+    assert!(run.delete_grant(&id).unwrap());
+    s.put_grants(run.id(), &[cleared], c1z::GrantUpsertMode::Replace)
+        .unwrap();
+    assert_eq!(state(), (true, false));
+    run.put_grants(&[with_expandable(plain.clone(), &e1)])
+        .unwrap();
+    assert_eq!(state(), (true, false), "same bytes keep the old flag");
+    // different bytes -> 1
+    run.put_grants(&[with_expandable(plain.clone(), &e2)])
+        .unwrap();
+    assert_eq!(state(), (true, true));
+    assert_eq!(
+        s.grant(Some(run.id()), &id).unwrap().unwrap().expansion,
+        Some(e2)
+    );
+    // new NULL -> 0 and expansion cleared
+    run.put_grants(&[plain]).unwrap();
+    assert_eq!(state(), (false, false));
+}
+
+fn preserve_expansion_keeps_edge_and_replaces_data(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let member = entitlement("group", "eng", "member");
+    let e = expandable(&["group:ops:member"]);
+    run.put_grants(&[with_expandable(grant(&member, "group", "ops"), &e)])
+        .unwrap();
+    let mut expanded = grant(&member, "group", "ops");
+    let mut sources = GrantSources::default();
+    sources
+        .sources
+        .insert("group:eng:member".into(), GrantSource { is_direct: true });
+    expanded.sources = Some(sources.clone());
+    // A residual annotation in expander output is discarded, not stored.
+    run.put_expanded_grants(&[with_expandable(expanded, &expandable(&["x:y:z"]))])
+        .unwrap();
+    let g = s
+        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.grant.sources, Some(sources));
+    assert!(g.grant.annotations.is_empty());
+    assert_eq!(g.expansion, Some(e), "existing edge kept");
+    assert!(g.needs_expansion);
+    // A new row written by the expander has no edge.
+    run.put_expanded_grants(&[grant(&member, "user", "alice")])
+        .unwrap();
+    let n = s
+        .grant(Some(run.id()), "group:eng:member:user:alice")
+        .unwrap()
+        .unwrap();
+    assert_eq!((n.expansion, n.needs_expansion), (None, false));
+}
+
+fn grant_filters_select_exactly(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    let ops = entitlement("group", "ops", "member");
+    let admin = entitlement("app", "wiki", "admin");
+    run.put_grants(&[
+        grant(&eng, "user", "alice"),
+        grant(&eng, "user", "bob"),
+        with_expandable(
+            grant(&eng, "group", "ops"),
+            &expandable(&["group:ops:member"]),
+        ),
+        grant(&ops, "user", "alice"),
+        grant(&admin, "user", "alice"),
+        grant(&admin, "role", "root"),
+    ])
+    .unwrap();
+    let ids = |q: GrantQuery| -> Vec<String> {
+        s.stream_grants(q).map(|g| g.unwrap().grant.id).collect()
+    };
+    let base = query(run.id());
+    assert_eq!(
+        ids(GrantQuery {
+            entitlement_id: Some(eng.id.clone()),
+            ..base.clone()
+        }),
+        [
+            "group:eng:member:user:alice",
+            "group:eng:member:user:bob",
+            "group:eng:member:group:ops"
+        ]
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            principal: Some(ResourceKey::new("user", "alice")),
+            ..base.clone()
+        }),
+        [
+            "group:eng:member:user:alice",
+            "group:ops:member:user:alice",
+            "app:wiki:admin:user:alice"
+        ]
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            entitlement_id: Some(eng.id.clone()),
+            principal_resource_type_ids: vec!["group".into()],
+            ..base.clone()
+        }),
+        ["group:eng:member:group:ops"]
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            resource: Some(ResourceKey::new("app", "wiki")),
+            ..base.clone()
+        }),
+        ["app:wiki:admin:user:alice", "app:wiki:admin:role:root"]
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            resource_type_id: Some("app".into()),
+            ..base.clone()
+        })
+        .len(),
+        2
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            resource_type_id: Some("group".into()),
+            ..base.clone()
+        })
+        .len(),
+        4,
+        "the entitlement's resource type, not the principal's"
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            needs_expansion: true,
+            ..base.clone()
+        }),
+        ["group:eng:member:group:ops"]
+    );
+    assert_eq!(
+        ids(GrantQuery {
+            entitlement_id: Some(admin.id.clone()),
+            principal: Some(ResourceKey::new("user", "alice")),
+            ..base
+        }),
+        ["app:wiki:admin:user:alice"]
+    );
+}
+
+fn delete_grant_removes_one_row(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    run.put_grants(&[grant(&eng, "user", "alice"), grant(&eng, "user", "bob")])
+        .unwrap();
+    assert!(run.delete_grant("group:eng:member:user:alice").unwrap());
+    assert!(!run.delete_grant("group:eng:member:user:alice").unwrap());
+    assert_eq!(s.all_grants(query(run.id())).unwrap().len(), 1);
+}
+
+fn grants_round_trip_sources_exactly(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    let mut g = grant(&eng, "user", "alice");
+    let mut sources = GrantSources::default();
+    sources
+        .sources
+        .insert("group:eng:member".into(), GrantSource { is_direct: true });
+    sources
+        .sources
+        .insert("group:ops:member".into(), GrantSource { is_direct: false });
+    sources
+        .sources
+        .insert(String::new(), GrantSource { is_direct: false });
+    g.sources = Some(sources);
+    run.put_grants(&[g.clone()]).unwrap();
+    assert_eq!(s.grant(Some(run.id()), &g.id).unwrap().unwrap().grant, g);
+}
+
+engines!(
+    replace_moves_expandable_into_expansion,
+    replace_drops_blank_expandable,
+    replace_recomputes_needs_expansion,
+    preserve_expansion_keeps_edge_and_replaces_data,
+    grant_filters_select_exactly,
+    delete_grant_removes_one_row,
+    grants_round_trip_sources_exactly,
+);

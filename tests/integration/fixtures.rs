@@ -1,0 +1,445 @@
+//! Files written by baton-sdk (`../shared/baton-samples`), opened by c1z.
+#[allow(unused_imports)]
+use c1z::prelude::*;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use c1z::inspect::{choose_sync, count_sync, inspect};
+use c1z::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
+use c1z::sync::{SyncStats, compute_stats};
+use c1z::{C1zFile, Error, GrantQuery, SyncId, SyncType, codec};
+use prost::Message;
+
+use crate::util::{bytes_of, samples};
+
+fn counts_of(path: &Path, sync: Option<&str>) -> (u64, u64, u64, u64) {
+    let f = C1zFile::open_read_only(path).unwrap();
+    let chosen = choose_sync(f.store(), sync.map(SyncId::from).as_ref()).unwrap();
+    let c = count_sync(f.store(), &chosen.run).unwrap();
+    (c.resource_types, c.resources, c.entitlements, c.grants)
+}
+
+#[test]
+fn acceptance_counts_of_old_samples() {
+    let Some(dir) = samples() else { return };
+    assert_eq!(
+        counts_of(&dir.join("sync-in-progress.c1z"), None),
+        (5, 79, 0, 0)
+    );
+    assert_eq!(
+        counts_of(
+            &dir.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.unexpanded"),
+            None
+        ),
+        (4, 1221, 342, 2909)
+    );
+    assert_eq!(
+        counts_of(&dir.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded"), None).3,
+        14_981
+    );
+}
+
+/// Every line of `current/counts.txt` (baton's own per-sync counts), for the v1 files.
+#[test]
+fn every_sync_matches_batons_counts() {
+    let Some(dir) = samples() else { return };
+    let text = std::fs::read_to_string(dir.join("current/counts.txt")).unwrap();
+    let mut file: Option<C1zFile> = None;
+    let mut checked = 0;
+    for line in text.lines() {
+        let fields: BTreeMap<&str, &str> = line
+            .split(' ')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        if let Some(name) = fields.get("file") {
+            file = (fields["format"] == "v1")
+                .then(|| C1zFile::open_read_only(dir.join("current").join(name)).unwrap());
+            continue;
+        }
+        let Some(f) = &file else { continue };
+        let s = f.store();
+        let id = SyncId::from(fields["sync"]);
+        let run = s.require_sync_run(&id).unwrap();
+        assert_eq!(run.sync_type, fields["type"]);
+        assert_eq!(run.is_finished(), line.contains(" finished "), "{line}");
+        assert_eq!(
+            run.parent_sync_id
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            fields["parent"]
+        );
+        let c = count_sync(s, &s.require_sync_run(&id).unwrap()).unwrap();
+        let n = |k: &str| fields[k].parse::<u64>().unwrap();
+        assert_eq!(
+            (c.resource_types, c.resources, c.entitlements, c.grants),
+            (n("rts"), n("resources"), n("entitlements"), n("grants")),
+            "{line}"
+        );
+        for (k, v) in &fields {
+            if let Some(rt) = k.strip_prefix("res:") {
+                assert_eq!(
+                    c.resources_by_resource_type.get(rt).copied(),
+                    Some(v.parse().unwrap()),
+                    "{k}"
+                );
+            }
+            if let Some(rt) = k.strip_prefix("grant-ent:") {
+                assert_eq!(
+                    c.grants_by_resource_type.get(rt).copied(),
+                    Some(v.parse().unwrap()),
+                    "{k}"
+                );
+            }
+        }
+        let grants = s
+            .all_grants(GrantQuery {
+                sync_id: Some(id.clone()),
+                ..Default::default()
+            })
+            .unwrap();
+        let with_sources = grants
+            .iter()
+            .filter(|g| {
+                g.grant
+                    .sources
+                    .as_ref()
+                    .is_some_and(|x| !x.sources.is_empty())
+            })
+            .count();
+        assert_eq!(with_sources as u64, n("grants_with_sources"), "{line}");
+        checked += 1;
+    }
+    assert_eq!(checked, 11, "4 + 6 + 1 v1 syncs");
+}
+
+/// c1z's canonical encoding reproduces every stored blob of baton's current files byte for
+/// byte (so diffs never see spurious changes).
+#[test]
+fn canonical_encoding_reproduces_batons_bytes() {
+    let Some(dir) = samples() else { return };
+    for name in [
+        "current/v025-multi.c1z",
+        "current/v025-multi-diff.c1z",
+        "current/v025-unfinished.c1z",
+    ] {
+        let f = C1zFile::open_read_only(dir.join(name)).unwrap();
+        let s = f.store();
+        let mut n = 0;
+        for run in s.sync_runs().unwrap() {
+            let sync = Some(run.id.clone());
+            for g in s.stream_grants(GrantQuery {
+                sync_id: sync.clone(),
+                ..Default::default()
+            }) {
+                let g = g.unwrap();
+                let bytes = codec::encode_grant(&g.grant);
+                assert_eq!(Grant::decode(bytes.as_slice()).unwrap(), g.grant);
+                n += 1;
+            }
+            for r in s.stream_resources(c1z::ResourceQuery {
+                sync_id: sync.clone(),
+                ..Default::default()
+            }) {
+                let r = r.unwrap().value;
+                assert_eq!(Resource::decode(r.encode_to_vec().as_slice()).unwrap(), r);
+            }
+        }
+        assert!(n > 0 || name.contains("unfinished"));
+    }
+    // Byte equality against the raw rows (read straight from the decoded database).
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    c1z::format::v1::decode(&dir.join("current/v025-multi.c1z"), &db, Default::default()).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut checked = 0;
+    for (table, kind) in [
+        ("v1_resource_types", 0),
+        ("v1_resources", 1),
+        ("v1_entitlements", 2),
+        ("v1_grants", 3),
+    ] {
+        let mut stmt = conn.prepare(&format!("select data from {table}")).unwrap();
+        let blobs: Vec<Vec<u8>> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for data in blobs {
+            let again = match kind {
+                0 => ResourceType::decode(data.as_slice())
+                    .unwrap()
+                    .encode_to_vec(),
+                1 => Resource::decode(data.as_slice()).unwrap().encode_to_vec(),
+                2 => Entitlement::decode(data.as_slice())
+                    .unwrap()
+                    .encode_to_vec(),
+                _ => codec::encode_grant(&Grant::decode(data.as_slice()).unwrap()),
+            };
+            assert_eq!(again, data, "{table}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 4_000, "{checked}");
+}
+
+/// baton's stored stats JSON equals what c1z computes, byte for byte.
+#[test]
+fn stored_stats_equal_computed_stats() {
+    let Some(dir) = samples() else { return };
+    let f = C1zFile::open_read_only(dir.join("current/v025-multi.c1z")).unwrap();
+    for run in f.store().sync_runs().unwrap() {
+        let stored = run.stats.clone().expect("baton stored stats");
+        let computed = compute_stats(f.store(), &run).unwrap();
+        assert_eq!(computed.to_json(), stored, "sync {}", run.id);
+        assert_eq!(SyncStats::from_cached(&stored), Some(computed));
+    }
+}
+
+#[test]
+fn unfinished_sample_resumes_from_its_checkpoint() {
+    let Some(dir) = samples() else { return };
+    let facts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("current/v025-unfinished.facts.json")).unwrap(),
+    )
+    .unwrap();
+    let id = SyncId::from(facts["sync"].as_str().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("copy.c1z");
+    std::fs::copy(dir.join("current/v025-unfinished.c1z"), &path).unwrap();
+    let f = C1zFile::open(&path).unwrap();
+    let run = f
+        .store()
+        .resume_sync(Some(SyncType::Full), Some(&id))
+        .unwrap();
+    assert_eq!(run.token().unwrap(), facts["token"].as_str().unwrap());
+    run.put_resources(&[crate::util::resource("user", "user-00150")])
+        .unwrap();
+    let done = run.finish().unwrap();
+    f.close().unwrap();
+    let f = C1zFile::open_read_only(&path).unwrap();
+    assert_eq!(f.store().latest_finished_sync(None).unwrap().unwrap(), done);
+    let stats = SyncStats::from_cached(done.stats.as_deref().unwrap()).unwrap();
+    assert_eq!((stats.resources, stats.entitlements), (211, 30));
+    assert_eq!(
+        stats.step_durations_ms.get("list-resources"),
+        Some(&41),
+        "lifted from the token"
+    );
+}
+
+/// The old-schema file gets the expansion columns and the backfill: the 409 edge-defining
+/// grants lose `GrantExpandable` from their data and gain `expansion`.
+#[test]
+fn old_schema_is_migrated_and_backfilled() {
+    let Some(dir) = samples() else { return };
+    let path = dir.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.unexpanded");
+    let before = bytes_of(&path);
+    let f = C1zFile::open(&path).unwrap();
+    let grants = f.store().all_grants(GrantQuery::default()).unwrap();
+    assert_eq!(grants.len(), 2_909);
+    let edges: Vec<_> = grants.iter().filter(|g| g.needs_expansion).collect();
+    assert_eq!(edges.len(), 409);
+    assert!(edges.iter().all(|g| g.expansion.is_some()));
+    assert!(grants.iter().all(|g| {
+        !g.grant
+            .annotations
+            .iter()
+            .any(|a| codec::any_is(a, codec::GRANT_EXPANDABLE))
+    }));
+    assert_eq!(
+        f.store()
+            .all_grants(GrantQuery {
+                needs_expansion: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        409
+    );
+    // Migrations do not dirty the store: closing a writable open leaves the file alone.
+    assert!(!f.close().unwrap());
+    assert_eq!(bytes_of(&path), before);
+}
+
+#[test]
+fn opening_never_modifies_the_input() {
+    let Some(dir) = samples() else { return };
+    for name in [
+        "sync-in-progress.c1z",
+        "sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded",
+        "current/v025-multi-diff.c1z",
+    ] {
+        let path = dir.join(name);
+        let before = bytes_of(&path);
+        let f = C1zFile::open_read_only(&path).unwrap();
+        assert!(!f.store().sync_runs().unwrap().is_empty());
+        f.close().unwrap();
+        assert_eq!(bytes_of(&path), before, "{name}");
+    }
+}
+
+#[test]
+fn pebble_files_are_recognized_and_refused_cleanly() {
+    let Some(dir) = samples() else { return };
+    for (name, engine, encoding) in [
+        (
+            "sync.36zM46KKuaBq0wjSSvKh5o0350y.unexpanded.pebble.c1z",
+            "pebble2",
+            "indexed_zstd",
+        ),
+        ("current/v025-full.pebble.c1z", "pebble3", "indexed_zstd"),
+        (
+            "current/v025-full.tarzstd.pebble.c1z",
+            "pebble3",
+            "tar_zstd",
+        ),
+    ] {
+        let path = dir.join(name);
+        let info = inspect(&path).unwrap();
+        assert_eq!(
+            (
+                info.format,
+                info.engine.as_str(),
+                info.payload_encoding.as_str()
+            ),
+            ("v3", engine, encoding)
+        );
+        assert_eq!(info.sync_runs.len(), 1);
+        assert_eq!(info.sync_runs[0].sync_type, "full");
+        match C1zFile::open_read_only(&path) {
+            Err(Error::EngineNotSupported { engine: e, .. }) => assert_eq!(e, engine),
+            other => panic!("{name}: expected EngineNotSupported, got {other:?}"),
+        }
+    }
+}
+
+/// A baton file rewritten by c1z keeps every row and syncs, and the schema stays baton's.
+#[test]
+fn rewritten_baton_file_keeps_content_and_schema() {
+    let Some(dir) = samples() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("multi.c1z");
+    std::fs::copy(dir.join("current/v025-multi.c1z"), &path).unwrap();
+    let f = C1zFile::open(&path).unwrap();
+    let before_runs = f.store().sync_runs().unwrap();
+    let before: BTreeSet<String> = f
+        .store()
+        .all_grants(GrantQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|g| g.grant.id)
+        .collect();
+    // Touch it so it is saved: add an asset to the last sync.
+    f.store()
+        .sync_writer(&before_runs[3].id)
+        .unwrap()
+        .put_asset("asset:new", "text/plain", b"x")
+        .unwrap();
+    assert!(f.close().unwrap());
+    let f = C1zFile::open_read_only(&path).unwrap();
+    assert_eq!(f.store().sync_runs().unwrap(), before_runs);
+    let after: BTreeSet<String> = f
+        .store()
+        .all_grants(GrantQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|g| g.grant.id)
+        .collect();
+    assert_eq!(after, before);
+    // Schema: compare the statements with baton's `.schema` dump.
+    let db = tmp.path().join("db");
+    c1z::format::v1::decode(&path, &db, Default::default()).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("select sql from sqlite_master where sql is not null")
+        .unwrap();
+    let ours: BTreeSet<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|s| normalize(&s.unwrap()))
+        .collect();
+    let theirs: BTreeSet<String> = std::fs::read_to_string(dir.join("current/v025-schema.sql"))
+        .unwrap()
+        .split(";\n")
+        .map(normalize)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(ours, theirs);
+}
+
+fn normalize(sql: &str) -> String {
+    sql.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches(';')
+        .to_owned()
+}
+
+/// A file c1z creates from scratch has baton's exact schema statements.
+#[test]
+fn fresh_file_schema_is_batons() {
+    let Some(dir) = samples() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("fresh.c1z");
+    let f = C1zFile::create(&path).unwrap();
+    f.store()
+        .start_sync(SyncType::Full, None)
+        .unwrap()
+        .finish()
+        .unwrap();
+    f.close().unwrap();
+    let db = tmp.path().join("db");
+    c1z::format::v1::decode(&path, &db, Default::default()).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("select sql from sqlite_master where sql is not null")
+        .unwrap();
+    let ours: BTreeSet<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|s| normalize(&s.unwrap()))
+        .collect();
+    let theirs: BTreeSet<String> = std::fs::read_to_string(dir.join("current/v025-schema.sql"))
+        .unwrap()
+        .split(";\n")
+        .map(normalize)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(ours, theirs);
+    // The sync row is what baton expects of a fresh writer.
+    let (backfilled, ended): (i64, String) = conn
+        .query_row(
+            "select grants_backfilled, ended_at from v1_sync_runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(backfilled, 1);
+    assert!(c1z::wall::parse(&ended).is_some());
+    // zstd frame: content size present.
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..5], b"C1ZF\0");
+    let fcs = zstd_fcs(&bytes[5..]);
+    assert_eq!(fcs, Some(std::fs::metadata(&db).unwrap().len()));
+}
+
+fn zstd_fcs(frame: &[u8]) -> Option<u64> {
+    // Frame header: magic, descriptor; FCS flag in the top two bits.
+    assert_eq!(&frame[..4], [0x28, 0xB5, 0x2F, 0xFD]);
+    let fhd = frame[4];
+    let single = fhd & 0x20 != 0;
+    let fcs_len = match fhd >> 6 {
+        0 if single => 1,
+        0 => return None,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let at = 5 + usize::from(!single) + [0usize, 1, 2, 4][usize::from(fhd & 3)];
+    let mut v = 0u64;
+    for (i, b) in frame[at..at + fcs_len].iter().enumerate() {
+        v |= u64::from(*b) << (8 * i);
+    }
+    Some(if fcs_len == 2 { v + 256 } else { v })
+}

@@ -1,0 +1,144 @@
+use std::path::{Path, PathBuf};
+
+use c1z::codec::{GRANT_EXPANDABLE, to_any};
+use c1z::engine::EngineKind;
+use c1z::pb::c1::connector::v2::{
+    Entitlement, Grant, GrantExpandable, Resource, ResourceId, ResourceType,
+};
+use c1z::{C1zFile, OpenOptions};
+
+/// A store in a fresh file inside its own temp directory.
+pub struct Fresh {
+    pub file: C1zFile,
+    pub path: PathBuf,
+    pub engine: EngineKind,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn fresh(engine: EngineKind) -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.c1z");
+    let file = OpenOptions::new()
+        .with_create(true)
+        .with_engine(engine)
+        .open(&path)
+        .unwrap();
+    Fresh {
+        file,
+        path,
+        engine,
+        dir,
+    }
+}
+
+impl Fresh {
+    /// Saves, closes and opens the file again.
+    pub fn reopen(self) -> Fresh {
+        let Fresh {
+            file,
+            path,
+            engine,
+            dir,
+        } = self;
+        file.close().unwrap();
+        let file = C1zFile::open(&path).unwrap();
+        Fresh {
+            file,
+            path,
+            engine,
+            dir,
+        }
+    }
+
+    pub fn store(&self) -> &c1z::AnyStore {
+        self.file.store()
+    }
+}
+
+/// `../shared/baton-samples`, or `None` (with a notice) where the folder is absent.
+/// Under `CI=true` a missing folder is a failure.
+pub fn samples() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/baton-samples");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but the baton samples are missing at {}",
+        dir.display()
+    );
+    eprintln!(
+        "note: {} not found; skipping a test that needs baton's sample files",
+        dir.display()
+    );
+    None
+}
+
+pub fn rid(rt: &str, id: &str) -> ResourceId {
+    ResourceId {
+        resource_type: rt.into(),
+        resource: id.into(),
+        ..Default::default()
+    }
+}
+
+pub fn resource_type(id: &str) -> ResourceType {
+    ResourceType {
+        id: id.into(),
+        display_name: format!("{id} type"),
+        ..Default::default()
+    }
+}
+
+pub fn resource(rt: &str, id: &str) -> Resource {
+    Resource {
+        id: Some(rid(rt, id)),
+        display_name: format!("{rt} {id}"),
+        ..Default::default()
+    }
+}
+
+pub fn child(rt: &str, id: &str, parent: &ResourceId) -> Resource {
+    Resource {
+        parent_resource_id: Some(parent.clone()),
+        ..resource(rt, id)
+    }
+}
+
+/// Entitlement `rt:id:name` on resource `rt:id`.
+pub fn entitlement(rt: &str, id: &str, name: &str) -> Entitlement {
+    Entitlement {
+        id: format!("{rt}:{id}:{name}"),
+        resource: Some(resource(rt, id)),
+        display_name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// Grant `<entitlement>:<principal type>:<principal id>`.
+pub fn grant(ent: &Entitlement, prt: &str, pid: &str) -> Grant {
+    Grant {
+        id: format!("{}:{prt}:{pid}", ent.id),
+        entitlement: Some(ent.clone()),
+        principal: Some(resource(prt, pid)),
+        ..Default::default()
+    }
+}
+
+pub fn expandable(ids: &[&str]) -> GrantExpandable {
+    GrantExpandable {
+        entitlement_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// `g` with a `GrantExpandable` annotation.
+pub fn with_expandable(mut g: Grant, e: &GrantExpandable) -> Grant {
+    g.annotations.push(to_any(GRANT_EXPANDABLE, e));
+    g
+}
+
+/// SHA-less fingerprint of a file's bytes, to prove it was not modified.
+pub fn bytes_of(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
