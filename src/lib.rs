@@ -44,6 +44,7 @@ mod model;
 pub mod pb;
 pub mod store;
 pub mod sync;
+pub mod synth;
 
 pub use error::{BoxError, Error, Result};
 pub use file::{C1zFile, FileMetadata, OpenOptions, write_atomically};

@@ -33,4 +33,31 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a deterministic synthetic full sync (users, groups, roles, apps, nested
+    /// groups) into a new file.
+    Generate {
+        /// The file to create (must not exist).
+        out: PathBuf,
+        /// Seed of the pseudo-random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of users.
+        #[arg(long, default_value_t = 100)]
+        users: u32,
+        /// Number of groups.
+        #[arg(long, default_value_t = 10)]
+        groups: u32,
+        /// Number of roles.
+        #[arg(long, default_value_t = 5)]
+        roles: u32,
+        /// Number of apps.
+        #[arg(long, default_value_t = 3)]
+        apps: u32,
+        /// Group memberships per user.
+        #[arg(long, default_value_t = 2)]
+        memberships: u32,
+        /// Groups nested (as expandable grants) into the previous group.
+        #[arg(long, default_value_t = 4)]
+        nested: u32,
+    },
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each opens through the library, calls one library function
 //! and prints.
 
+mod generate;
 mod info;
 mod stats;
 
@@ -16,5 +17,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             sync_id,
             json,
         } => stats::run(&file, sync_id.as_deref(), json),
+        Command::Generate {
+            out,
+            seed,
+            users,
+            groups,
+            roles,
+            apps,
+            memberships,
+            nested,
+        } => {
+            let spec = c1z::synth::SynthSpec {
+                seed,
+                users,
+                groups,
+                roles,
+                apps,
+                memberships_per_user: memberships,
+                nested_groups: nested,
+            };
+            generate::run(&out, &spec)
+        }
     }
 }
