@@ -120,3 +120,36 @@ pub fn to_any<M: Message>(full_name: &str, m: &M) -> prost_types::Any {
         value: m.encode_to_vec(),
     }
 }
+
+/// The identity columns stored beside a grant (the SQLite engine's row columns).
+pub(crate) struct GrantIdentity<'a> {
+    pub(crate) resource_type_id: &'a str,
+    pub(crate) resource_id: &'a str,
+    pub(crate) entitlement_id: &'a str,
+    pub(crate) principal_type: &'a str,
+    pub(crate) principal_id: &'a str,
+}
+
+/// Fills in the entitlement and principal of a grant stored slim (baton's v2 grants
+/// writer) with identity-only stubs built from the stored identity columns.
+pub(crate) fn hydrate_grant(grant: &mut Grant, id: &GrantIdentity<'_>) {
+    use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId};
+    let stub = |rt: &str, r: &str| Resource {
+        id: Some(ResourceId {
+            resource_type: rt.to_owned(),
+            resource: r.to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    if grant.entitlement.is_none() {
+        grant.entitlement = Some(Entitlement {
+            id: id.entitlement_id.to_owned(),
+            resource: Some(stub(id.resource_type_id, id.resource_id)),
+            ..Default::default()
+        });
+    }
+    if grant.principal.is_none() {
+        grant.principal = Some(stub(id.principal_type, id.principal_id));
+    }
+}

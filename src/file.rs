@@ -10,10 +10,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::engine::EngineKind;
+use crate::engine::rocks::{self, RocksStore};
 use crate::engine::sqlite::SqliteStore;
 use crate::error::{Error, Result};
-use crate::format::{self, Format, v1, v3};
+use crate::format::{self, Format, v1, v3, v3_payload};
+use crate::model::SyncRun;
+use crate::pb::c1::c1z::v3::{C1zManifestV3, PayloadEncoding, SyncRunSummary};
 use crate::store::AnyStore;
+use crate::store::ReaderExt;
 
 /// How to open a file.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +28,7 @@ pub struct OpenOptions {
     tmp_dir: Option<PathBuf>,
     limits: v1::DecodeLimits,
     encode: v1::EncodeOptions,
+    payload_encoding: Option<PayloadEncoding>,
 }
 
 impl OpenOptions {
@@ -75,6 +80,14 @@ impl OpenOptions {
         self
     }
 
+    /// Payload encoding of v3 files when saving (`TarZstd`, the default, or `Tar`); an
+    /// existing v3 file keeps its own unless this is set.
+    #[must_use]
+    pub fn with_payload_encoding(mut self, encoding: PayloadEncoding) -> Self {
+        self.payload_encoding = Some(encoding);
+        self
+    }
+
     /// zstd level and threads used when saving.
     #[must_use]
     pub fn with_encode_options(mut self, encode: v1::EncodeOptions) -> Self {
@@ -109,7 +122,8 @@ pub struct C1zFile {
     path: PathBuf,
     format: Format,
     encode: v1::EncodeOptions,
-    _tmp: tempfile::TempDir,
+    payload_encoding: PayloadEncoding,
+    tmp: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for C1zFile {
@@ -165,31 +179,59 @@ impl C1zFile {
             Err(e) => return Err(Error::io(path, e)),
         };
         let db = tmp.path().join("db");
-        let (format, store) = match detected {
-            None => match opts.engine {
-                EngineKind::Sqlite => (
-                    Format::V1,
-                    AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
-                ),
-            },
-            Some(Format::V1) => {
+        let mut payload_encoding = opts.payload_encoding.unwrap_or(PayloadEncoding::TarZstd);
+        let (format, store) = match (detected, opts.engine) {
+            (None, EngineKind::Sqlite) => (
+                Format::V1,
+                AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
+            ),
+            (None, EngineKind::Rocks) => (
+                Format::V3,
+                AnyStore::Rocks(RocksStore::open(&db, opts.read_only)?),
+            ),
+            (Some(Format::V1), _) => {
                 v1::decode(path, &db, opts.limits)?;
                 (
                     Format::V1,
                     AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
                 )
             }
-            Some(Format::V3) => {
+            (Some(Format::V3), _) => {
                 let header = v3::read_header(path)?;
-                return Err(Error::EngineNotSupported {
-                    engine: header.manifest.engine.clone(),
-                    detail: if v3::PEBBLE_ENGINES.contains(&header.manifest.engine.as_str()) {
-                        "baton's Pebble payloads cannot be read by this build; use `c1z info` for the manifest"
-                            .into()
-                    } else {
-                        "unknown v3 engine".into()
-                    },
-                });
+                let engine = header.manifest.engine.as_str();
+                if engine != rocks::ENGINE {
+                    return Err(Error::EngineNotSupported {
+                        engine: engine.to_owned(),
+                        detail: if v3::PEBBLE_ENGINES.contains(&engine) {
+                            "baton's Pebble payloads cannot be read by this build; `c1z info` and \
+                             `c1z verify` still read the envelope"
+                                .into()
+                        } else {
+                            "unknown v3 engine".into()
+                        },
+                    });
+                }
+                if header.manifest.engine_schema_version > rocks::SCHEMA_VERSION {
+                    return Err(Error::UnsupportedFormat {
+                        reason: format!(
+                            "rocksdb keyspace version {} is newer than this build's ({})",
+                            header.manifest.engine_schema_version,
+                            rocks::SCHEMA_VERSION
+                        ),
+                    });
+                }
+                if opts.payload_encoding.is_none() {
+                    payload_encoding =
+                        match PayloadEncoding::try_from(header.manifest.payload_encoding) {
+                            Ok(PayloadEncoding::Tar) => PayloadEncoding::Tar,
+                            _ => PayloadEncoding::TarZstd,
+                        };
+                }
+                v3_payload::extract(path, &header, &db, opts.limits)?;
+                (
+                    Format::V3,
+                    AnyStore::Rocks(RocksStore::open(&db, opts.read_only)?),
+                )
             }
         };
         Ok(C1zFile {
@@ -197,7 +239,8 @@ impl C1zFile {
             path: path.to_owned(),
             format,
             encode: opts.encode,
-            _tmp: tmp,
+            payload_encoding,
+            tmp,
         })
     }
 
@@ -220,7 +263,10 @@ impl C1zFile {
         FileMetadata {
             format: self.format,
             engine: crate::store::Reader::engine(&self.store).to_owned(),
-            payload_encoding: String::new(),
+            payload_encoding: match self.format {
+                Format::V1 => String::new(),
+                Format::V3 => v3::payload_encoding_name(self.payload_encoding as i32).to_owned(),
+            },
         }
     }
 
@@ -238,9 +284,7 @@ impl C1zFile {
             return Err(Error::ReadOnly { operation: "save" });
         }
         self.write_to(&self.path)?;
-        match &self.store {
-            AnyStore::Sqlite(s) => s.mark_clean(),
-        }
+        self.store.mark_clean();
         Ok(true)
     }
 
@@ -265,7 +309,56 @@ impl C1zFile {
             AnyStore::Sqlite(s) => {
                 s.with_quiesced_file(|db| write_atomically(out, |w| v1::encode(db, w, self.encode)))
             }
+            AnyStore::Rocks(s) => {
+                let staging = tempfile::Builder::new()
+                    .prefix("checkpoint")
+                    .tempdir_in(self.tmp.path())
+                    .map_err(|e| Error::io(self.tmp.path(), e))?;
+                let checkpoint = staging.path().join("db");
+                s.checkpoint_to(&checkpoint)?;
+                let manifest = C1zManifestV3 {
+                    engine: rocks::ENGINE.to_owned(),
+                    engine_schema_version: rocks::SCHEMA_VERSION,
+                    payload_encoding: self.payload_encoding as i32,
+                    sync_runs: self.store.sync_runs()?.iter().map(summary).collect(),
+                    ..Default::default()
+                };
+                write_atomically(out, |w| v3::write(w, &manifest, &checkpoint, self.encode))
+            }
         }
+    }
+}
+
+fn timestamp(t: &chrono::NaiveDateTime) -> prost_types::Timestamp {
+    let utc = t.and_utc();
+    prost_types::Timestamp {
+        seconds: utc.timestamp(),
+        nanos: i32::try_from(utc.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The manifest's summary of a sync run (times are the stored wall clock, read as UTC).
+fn summary(run: &SyncRun) -> SyncRunSummary {
+    use crate::pb::c1::storage::v3::SyncType as Storage;
+    let ty = match run.kind() {
+        Some(crate::SyncType::Full) => Storage::Full,
+        Some(crate::SyncType::Partial) => Storage::Partial,
+        Some(crate::SyncType::ResourcesOnly) => Storage::ResourcesOnly,
+        Some(crate::SyncType::PartialUpserts) => Storage::PartialUpserts,
+        Some(crate::SyncType::PartialDeletions) => Storage::PartialDeletions,
+        None => Storage::Unspecified,
+    };
+    SyncRunSummary {
+        sync_id: run.id.to_string(),
+        r#type: ty as i32,
+        started_at: Some(timestamp(&run.started_at)),
+        ended_at: run.ended_at.as_ref().map(timestamp),
+        parent_sync_id: run
+            .parent_sync_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        stats: None,
     }
 }
 

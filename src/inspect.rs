@@ -63,6 +63,22 @@ pub struct FileInfo {
     pub manifest_len: Option<u32>,
     /// Sync runs in creation order (v3: as the manifest lists them).
     pub sync_runs: Vec<SyncSummary>,
+    /// v3 indexed payloads only: the frame table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<FrameInfo>>,
+}
+
+/// One frame of an indexed v3 payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FrameInfo {
+    /// Payload file name.
+    pub name: String,
+    /// Absolute offset of the frame.
+    pub offset: i64,
+    /// Compressed size.
+    pub compressed_size: i64,
+    /// Decoded size.
+    pub raw_size: i64,
 }
 
 fn storage_sync_type(v: i32) -> String {
@@ -100,7 +116,25 @@ pub fn inspect(path: &Path) -> Result<FileInfo> {
         }),
         Some(Format::V3) => {
             let h = v3::read_header(path)?;
+            let frames = if h.payload_encoding_name() == "indexed_zstd" {
+                let index = crate::format::v3_payload::read_index(path, &h)?;
+                Some(
+                    index
+                        .entries
+                        .iter()
+                        .map(|e| FrameInfo {
+                            name: e.name.clone(),
+                            offset: e.frame_offset,
+                            compressed_size: e.compressed_size,
+                            raw_size: e.raw_size,
+                        })
+                        .collect(),
+                )
+            } else {
+                None
+            };
             Ok(FileInfo {
+                frames,
                 format: Format::V3.name(),
                 engine: h.manifest.engine.clone(),
                 payload_encoding: h.payload_encoding_name().to_owned(),
@@ -137,6 +171,7 @@ pub fn inspect(path: &Path) -> Result<FileInfo> {
                     .iter()
                     .map(SyncSummary::from)
                     .collect(),
+                frames: None,
             })
         }
     }
@@ -225,4 +260,29 @@ pub fn count_sync<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<SyncCo
         entitlements_by_resource_type: counts.entitlements_by_type,
         grants_by_resource_type: counts.grants_by_type,
     })
+}
+
+/// Checks every hash `path` carries (v1: the zstd checksums over the whole stream; v3: see
+/// [`crate::format::v3_payload::verify`]) and lists what was checked.
+///
+/// # Errors
+/// The first failure, naming the part ([`Error::Corrupt`] for a hash mismatch).
+pub fn verify(path: &Path) -> Result<Vec<crate::format::v3_payload::CheckedPart>> {
+    let limits = crate::format::v1::DecodeLimits::default();
+    match format::sniff_file(path)? {
+        None => Err(Error::UnsupportedFormat {
+            reason: "empty file".into(),
+        }),
+        Some(Format::V1) => {
+            let n = crate::format::v1::verify(path, limits)?;
+            Ok(vec![crate::format::v3_payload::CheckedPart {
+                part: format!("zstd stream ({n} bytes decoded)"),
+                checks: "zstd checksum",
+            }])
+        }
+        Some(Format::V3) => {
+            let h = v3::read_header(path)?;
+            crate::format::v3_payload::verify(path, &h, limits)
+        }
+    }
 }

@@ -35,6 +35,7 @@
 #![deny(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 
 pub mod codec;
+pub mod convert;
 pub mod engine;
 mod error;
 mod file;

@@ -24,16 +24,21 @@
 //!
 //! baton writes v3 files with its Pebble engine (`pebble`, `pebble2`, `pebble3`); their
 //! payload is a Pebble database that this build cannot read. c1z recognizes them, reports
-//! their manifest, and refuses to open their data with [`crate::Error::EngineNotSupported`].
+//! and verifies their manifest and frames, and refuses to open their data with
+//! [`crate::Error::EngineNotSupported`]. c1z's own v3 files name the engine `rocksdb`
+//! (keyspace version in `engine_schema_version`) and carry a RocksDB checkpoint as tar +
+//! zstd (default) or tar, with normalized tar headers.
 //!
 //! # Version changes
 //!
 //! - v1: unchanged since baton's first release; the SQLite schema inside evolved (see
 //!   [`crate::engine::sqlite`]) and is migrated on open.
-//! - v3: introduced by baton-sdk for its Pebble engine.
+//! - v3: introduced by baton-sdk for its Pebble engine. c1z 0.1 adds engine `rocksdb`,
+//!   keyspace version 1 (see `engine::rocks`).
 
 pub mod v1;
 pub mod v3;
+pub mod v3_payload;
 
 use std::io::Read;
 

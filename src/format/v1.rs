@@ -84,6 +84,22 @@ fn corrupt_zstd(e: &io::Error) -> Error {
 /// [`Error::UnsupportedFormat`] for a wrong magic, [`Error::LimitExceeded`] for a declared
 /// or actual size or a window over the limits, [`Error::Corrupt`] for bad zstd data.
 pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
+    let mut out = File::create(dst).map_err(|e| Error::io(dst, e))?;
+    let n = decode_into(src, &mut out, dst, limits)?;
+    out.sync_all().map_err(|e| Error::io(dst, e))?;
+    Ok(n)
+}
+
+/// Decompresses the whole v1 file `src` without keeping the output, checking the zstd
+/// checksum of every frame; returns the decoded size.
+///
+/// # Errors
+/// As [`decode`].
+pub fn verify(src: &Path, limits: DecodeLimits) -> Result<u64> {
+    decode_into(src, &mut io::sink(), src, limits)
+}
+
+fn decode_into(src: &Path, out: &mut impl Write, dst: &Path, limits: DecodeLimits) -> Result<u64> {
     let mut input = File::open(src).map_err(|e| Error::io(src, e))?;
     let mut head = [0u8; 5 + 18];
     let mut got = 0;
@@ -103,7 +119,6 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
     let frame = &head[5..got];
     if frame.is_empty() {
         // The magic alone: no frame, zero bytes decoded, a new empty database (as baton).
-        File::create(dst).map_err(|e| Error::io(dst, e))?;
         return Ok(0);
     }
     if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame)
@@ -132,9 +147,8 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
     decoder
         .window_log_max(limits.max_window_log)
         .map_err(|e| Error::io(src, e))?;
-    let mut out = File::create(dst).map_err(|e| Error::io(dst, e))?;
     let mut limited = decoder.take(limits.max_decoded_size.saturating_add(1));
-    let written = copy_classified(&mut limited, &mut out, dst, max_window)?;
+    let written = copy_classified(&mut limited, out, dst, max_window)?;
     if written > limits.max_decoded_size {
         return Err(Error::LimitExceeded {
             what: "decoded size",
@@ -142,7 +156,6 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
             limit: limits.max_decoded_size,
         });
     }
-    out.sync_all().map_err(|e| Error::io(dst, e))?;
     Ok(written)
 }
 

@@ -103,3 +103,48 @@ pub fn read_header(path: &Path) -> Result<Header> {
         file_size,
     })
 }
+
+/// Writes a v3 file: magic, manifest length, manifest, then the files under
+/// `payload_root` in `encoding` (`tar_zstd` or `tar`; baton's indexed encoding is read
+/// but not written).
+///
+/// # Errors
+/// [`Error::Unsupported`] for the indexed encoding; [`Error::LimitExceeded`] for a manifest
+/// over 16 MiB; I/O errors.
+pub fn write(
+    out: &mut impl std::io::Write,
+    manifest: &C1zManifestV3,
+    payload_root: &Path,
+    opts: crate::format::v1::EncodeOptions,
+) -> Result<()> {
+    let bytes = manifest.encode_to_vec();
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|n| *n <= MAX_MANIFEST_LEN)
+        .ok_or(Error::LimitExceeded {
+            what: "v3 manifest length",
+            actual: bytes.len() as u64,
+            limit: u64::from(MAX_MANIFEST_LEN),
+        })?;
+    let io = |e| Error::io(payload_root, e);
+    out.write_all(&V3_MAGIC).map_err(io)?;
+    out.write_all(&len.to_be_bytes()).map_err(io)?;
+    out.write_all(&bytes).map_err(io)?;
+    match PayloadEncoding::try_from(manifest.payload_encoding) {
+        Ok(PayloadEncoding::Tar) => crate::format::v3_payload::write_tar(payload_root, out),
+        Ok(PayloadEncoding::TarZstd) => {
+            let mut enc = zstd::stream::write::Encoder::new(out, opts.level).map_err(io)?;
+            enc.include_checksum(true).map_err(io)?;
+            if opts.threads > 0 {
+                enc.multithread(opts.threads).map_err(io)?;
+            }
+            crate::format::v3_payload::write_tar(payload_root, &mut enc)?;
+            enc.finish().map_err(io)?;
+            Ok(())
+        }
+        _ => Err(Error::Unsupported {
+            engine: "v3",
+            operation: "writing this payload encoding",
+        }),
+    }
+}

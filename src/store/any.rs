@@ -1,5 +1,6 @@
 //! [`AnyStore`]: one type over every engine, decided when a file is opened.
 
+use crate::engine::rocks::RocksStore;
 use crate::engine::sqlite::SqliteStore;
 use crate::error::Result;
 use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
@@ -15,6 +16,8 @@ use crate::store::{
 pub enum AnyStore {
     /// The SQLite engine (format v1).
     Sqlite(SqliteStore),
+    /// The RocksDB engine (format v3).
+    Rocks(RocksStore),
 }
 
 /// Forwards one call to the engine inside.
@@ -22,6 +25,7 @@ macro_rules! on_engine {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::Sqlite($store) => $call,
+            AnyStore::Rocks($store) => $call,
         }
     };
 }
@@ -31,6 +35,11 @@ impl AnyStore {
     #[must_use]
     pub fn is_dirty(&self) -> bool {
         on_engine!(self, s => s.is_dirty())
+    }
+
+    /// Records that the current content has been saved.
+    pub fn mark_clean(&self) {
+        on_engine!(self, s => s.mark_clean());
     }
 
     /// Whether the store refuses writes.

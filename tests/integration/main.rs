@@ -19,3 +19,7 @@ mod bad_input;
 mod roundtrip;
 // The `c1z` binary.
 mod cli;
+// The v3 envelope: RocksDB files, baton's Pebble files, hostile envelopes.
+mod v3;
+// Conversion between engines.
+mod convert;

@@ -60,4 +60,25 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 4)]
         nested: u32,
     },
+    /// Copy every sync run of a file into a new file of the chosen engine.
+    Convert {
+        /// The source file.
+        input: PathBuf,
+        /// The file to create (must not exist).
+        output: PathBuf,
+        /// Engine of the new file.
+        #[arg(long, value_parser = ["sqlite", "rocksdb"])]
+        engine: String,
+        /// Payload encoding of a rocksdb (v3) output.
+        #[arg(long, value_parser = ["tar_zstd", "tar"], default_value = "tar_zstd")]
+        payload_encoding: String,
+    },
+    /// Check every hash the file carries; exit 1 naming the failing part.
+    Verify {
+        /// The .c1z file.
+        file: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     Asset, GrantRecord, IngestInvariant, Record, ResourceKey, SyncId, SyncRun, wall,
 };
-use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceId, ResourceType};
+use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
     ResourceQuery, ResourceTypeQuery,
@@ -118,32 +118,16 @@ fn grant_row(r: &Row<'_>, at: usize) -> rusqlite::Result<GrantRow> {
 impl GrantRow {
     fn decode(self) -> Result<GrantRecord> {
         let mut grant: Grant = codec::decode("grant", &self.data)?;
-        // Slim grants (baton's v2 grants writer) carry no entitlement or principal: rebuild
-        // identity-only stubs from the row columns.
-        if grant.entitlement.is_none() {
-            grant.entitlement = Some(Entitlement {
-                id: self.entitlement_id,
-                resource: Some(Resource {
-                    id: Some(ResourceId {
-                        resource_type: self.resource_type_id,
-                        resource: self.resource_id,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
-        }
-        if grant.principal.is_none() {
-            grant.principal = Some(Resource {
-                id: Some(ResourceId {
-                    resource_type: self.principal_type,
-                    resource: self.principal_id,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
-        }
+        codec::hydrate_grant(
+            &mut grant,
+            &codec::GrantIdentity {
+                resource_type_id: &self.resource_type_id,
+                resource_id: &self.resource_id,
+                entitlement_id: &self.entitlement_id,
+                principal_type: &self.principal_type,
+                principal_id: &self.principal_id,
+            },
+        );
         let expansion = match self.expansion {
             Some(bytes) if !bytes.is_empty() => Some(codec::decode("grant expansion", &bytes)?),
             _ => None,

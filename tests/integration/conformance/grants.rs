@@ -155,75 +155,95 @@ fn grant_filters_select_exactly(engine: EngineKind) {
     let ids = |q: GrantQuery| -> Vec<String> {
         s.stream_grants(q).map(|g| g.unwrap().grant.id).collect()
     };
+    let check = |q: GrantQuery, want: &[&str]| super::assert_rows(engine, &ids(q), want);
     let base = query(run.id());
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
             entitlement_id: Some(eng.id.clone()),
             ..base.clone()
-        }),
-        [
+        },
+        &[
             "group:eng:member:user:alice",
             "group:eng:member:user:bob",
-            "group:eng:member:group:ops"
-        ]
+            "group:eng:member:group:ops",
+        ],
     );
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
             principal: Some(ResourceKey::new("user", "alice")),
             ..base.clone()
-        }),
-        [
+        },
+        &[
             "group:eng:member:user:alice",
             "group:ops:member:user:alice",
-            "app:wiki:admin:user:alice"
-        ]
+            "app:wiki:admin:user:alice",
+        ],
     );
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
             entitlement_id: Some(eng.id.clone()),
             principal_resource_type_ids: vec!["group".into()],
             ..base.clone()
-        }),
-        ["group:eng:member:group:ops"]
+        },
+        &["group:eng:member:group:ops"],
     );
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
+            entitlement_id: Some(eng.id.clone()),
+            principal_resource_type_ids: vec!["group".into(), "user".into()],
+            ..base.clone()
+        },
+        &[
+            "group:eng:member:user:alice",
+            "group:eng:member:user:bob",
+            "group:eng:member:group:ops",
+        ],
+    );
+    check(
+        GrantQuery {
             resource: Some(ResourceKey::new("app", "wiki")),
             ..base.clone()
-        }),
-        ["app:wiki:admin:user:alice", "app:wiki:admin:role:root"]
+        },
+        &["app:wiki:admin:user:alice", "app:wiki:admin:role:root"],
     );
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
             resource_type_id: Some("app".into()),
             ..base.clone()
-        })
-        .len(),
-        2
+        },
+        &["app:wiki:admin:user:alice", "app:wiki:admin:role:root"],
     );
+    // The entitlement's resource type, not the principal's.
     assert_eq!(
         ids(GrantQuery {
             resource_type_id: Some("group".into()),
             ..base.clone()
         })
         .len(),
-        4,
-        "the entitlement's resource type, not the principal's"
+        4
     );
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
             needs_expansion: true,
             ..base.clone()
-        }),
-        ["group:eng:member:group:ops"]
+        },
+        &["group:eng:member:group:ops"],
     );
-    assert_eq!(
-        ids(GrantQuery {
+    check(
+        GrantQuery {
             entitlement_id: Some(admin.id.clone()),
             principal: Some(ResourceKey::new("user", "alice")),
+            ..base.clone()
+        },
+        &["app:wiki:admin:user:alice"],
+    );
+    check(
+        GrantQuery {
+            principal: Some(ResourceKey::new("role", "root")),
+            needs_expansion: true,
             ..base
-        }),
-        ["app:wiki:admin:user:alice"]
+        },
+        &[],
     );
 }
 

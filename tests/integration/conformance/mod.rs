@@ -13,7 +13,30 @@ macro_rules! engines {
                 }
             )*
         }
+        mod rocks {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(c1z::engine::EngineKind::Rocks);
+                }
+            )*
+        }
     };
+}
+
+/// Asserts a listing: exactly `want` in insertion order on engines that list in insertion
+/// order, the same rows in any order on engines that list in key order.
+fn assert_rows(engine: c1z::engine::EngineKind, got: &[String], want: &[&str]) {
+    match engine.list_order() {
+        c1z::engine::ListOrder::Insertion => assert_eq!(got, want),
+        c1z::engine::ListOrder::Key => {
+            let mut g = got.to_vec();
+            g.sort();
+            let mut w: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+            w.sort();
+            assert_eq!(g, w);
+        }
+    }
 }
 
 mod grants;

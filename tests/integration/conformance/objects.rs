@@ -31,7 +31,7 @@ fn resource_types_upsert_by_id(engine: EngineKind) {
         })
         .map(|r| r.unwrap().value.id)
         .collect();
-    assert_eq!(all, ["user", "group"], "insertion order, no duplicate");
+    super::assert_rows(engine, &all, &["user", "group"]);
 }
 
 fn resources_filter_by_type_and_parent(engine: EngineKind) {
@@ -58,13 +58,13 @@ fn resources_filter_by_type_and_parent(engine: EngineKind) {
         resource_type_id: Some("team".into()),
         ..Default::default()
     });
-    assert_eq!(teams, ["eng", "ops", "orphan"]);
+    super::assert_rows(engine, &teams, &["eng", "ops", "orphan"]);
     let children = ids(ResourceQuery {
         sync_id: sync.clone(),
         parent: Some(ResourceKey::new("org", "acme")),
         ..Default::default()
     });
-    assert_eq!(children, ["eng", "ops"]);
+    super::assert_rows(engine, &children, &["eng", "ops"]);
     let got = s
         .resource(sync.as_ref(), &ResourceKey::new("team", "eng"))
         .unwrap()
@@ -100,7 +100,7 @@ fn entitlements_filter_by_resource(engine: EngineKind) {
         })
         .map(|e| e.unwrap().value.id)
         .collect();
-    assert_eq!(on_eng, ["group:eng:member", "group:eng:admin"]);
+    super::assert_rows(engine, &on_eng, &["group:eng:member", "group:eng:admin"]);
     let one = s
         .entitlement(Some(run.id()), "group:ops:member")
         .unwrap()
@@ -173,7 +173,7 @@ fn assets_follow_baton_rules(engine: EngineKind) {
         })
         .map(|a| a.unwrap().id)
         .collect();
-    assert_eq!(listed, ["icon", "mystery"]);
+    super::assert_rows(engine, &listed, &["icon", "mystery"]);
 }
 
 engines!(

@@ -42,5 +42,16 @@ pub(crate) fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         });
         output::columns(&["SYNC ID", "TYPE", "STARTED", "ENDED", "PARENT"], rows)?;
     }
+    if let Some(frames) = &info.frames {
+        let rows = frames.iter().map(|f| {
+            vec![
+                f.name.clone(),
+                f.offset.to_string(),
+                f.compressed_size.to_string(),
+                f.raw_size.to_string(),
+            ]
+        });
+        output::columns(&["FRAME", "OFFSET", "COMPRESSED", "RAW"], rows)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,11 @@
 //! One module per subcommand; each opens through the library, calls one library function
 //! and prints.
 
+mod convert;
 mod generate;
 mod info;
 mod stats;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -38,5 +40,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             generate::run(&out, &spec)
         }
+        Command::Convert {
+            input,
+            output,
+            engine,
+            payload_encoding,
+        } => convert::run(&input, &output, &engine, &payload_encoding),
+        Command::Verify { file, json } => verify::run(&file, json),
     }
 }

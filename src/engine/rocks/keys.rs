@@ -1,0 +1,216 @@
+//! The RocksDB keyspace: typed key prefixes, a compact sync number, and order-preserving
+//! tuple components (baton's Pebble tuple encoding).
+//!
+//! Unlike baton's Pebble files, one file holds several sync runs: every row key carries
+//! the run's sync number (`seq`, a big-endian u32 assigned at creation), so a run's rows
+//! are one contiguous range per family and deleting a run is a range delete.
+//!
+//! | family | key | value |
+//! |---|---|---|
+//! | resource type | `01 seq esc(id)` | header, data |
+//! | resource | `02 seq esc(rt) 00 esc(rid)` | header, parent?, data |
+//! | entitlement | `03 seq esc(rt) 00 esc(rid) 00 esc(id)` | header, data |
+//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 esc(id)` | header, identity, expansion, data |
+//! | asset | `05 seq esc(id)` | header, content type, data |
+//! | sync run | `06 seq` | the run's columns |
+//! | sync id → seq | `08 esc(sync_id)` | seq (u32 BE) |
+//! | resource by parent | `07 01 seq esc(p_rt) 00 esc(p_id) 00 <resource tail>` | empty |
+//! | entitlement by id | `07 02 seq esc(id)` | entitlement tail |
+//! | grant by id | `07 03 seq esc(id)` | grant tail |
+//! | grant by principal | `07 04 seq esc(p_rt) 00 esc(p_id) 00 <grant tail>` | empty |
+//! | grant needs expansion | `07 05 seq <grant tail>` | empty |
+//! | grant by entitlement resource | `07 06 seq esc(rt) 00 esc(rid) 00 <grant tail>` | empty |
+//! | engine meta | `FF <name>` | u32 BE |
+//!
+//! `esc` copies bytes except `00 → 01 01` and `01 → 01 02`; components are joined by one
+//! `00`. Byte order of keys equals the order of their component lists, and a "by value"
+//! prefix ends with a `00` so `ent` never matches `entitlement-1`. A row's *tail* is its key
+//! after `family seq`; indexes embed tails so a lookup is one seek plus one point read.
+//! Identities are the external ids, as in the SQLite engine (upserts by `(id, sync)`).
+
+/// Family bytes.
+pub(super) mod family {
+    pub(crate) const RESOURCE_TYPE: u8 = 0x01;
+    pub(crate) const RESOURCE: u8 = 0x02;
+    pub(crate) const ENTITLEMENT: u8 = 0x03;
+    pub(crate) const GRANT: u8 = 0x04;
+    pub(crate) const ASSET: u8 = 0x05;
+    pub(crate) const SYNC_RUN: u8 = 0x06;
+    pub(crate) const INDEX: u8 = 0x07;
+    pub(crate) const SYNC_ID: u8 = 0x08;
+    pub(crate) const META: u8 = 0xFF;
+}
+
+/// Index bytes after [`family::INDEX`].
+pub(super) mod index {
+    pub(crate) const RESOURCE_BY_PARENT: u8 = 0x01;
+    pub(crate) const ENTITLEMENT_BY_ID: u8 = 0x02;
+    pub(crate) const GRANT_BY_ID: u8 = 0x03;
+    pub(crate) const GRANT_BY_PRINCIPAL: u8 = 0x04;
+    pub(crate) const GRANT_NEEDS_EXPANSION: u8 = 0x05;
+    pub(crate) const GRANT_BY_ENTITLEMENT_RESOURCE: u8 = 0x06;
+    pub(crate) const ALL: [u8; 6] = [
+        RESOURCE_BY_PARENT,
+        ENTITLEMENT_BY_ID,
+        GRANT_BY_ID,
+        GRANT_BY_PRINCIPAL,
+        GRANT_NEEDS_EXPANSION,
+        GRANT_BY_ENTITLEMENT_RESOURCE,
+    ];
+}
+
+/// Appends one escaped tuple component.
+pub(super) fn push_component(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        match b {
+            0x00 => out.extend_from_slice(&[0x01, 0x01]),
+            0x01 => out.extend_from_slice(&[0x01, 0x02]),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Encodes components joined by `00` (no trailing separator).
+pub(super) fn tuple<S: AsRef<[u8]>>(parts: &[S]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_ref().len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(0x00);
+        }
+        push_component(&mut out, p.as_ref());
+    }
+    out
+}
+
+/// Decodes a tuple into its components; `None` if an escape is invalid.
+pub(super) fn untuple(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut parts = vec![Vec::new()];
+    let mut it = bytes.iter();
+    while let Some(&b) = it.next() {
+        match b {
+            0x00 => parts.push(Vec::new()),
+            0x01 => match it.next() {
+                Some(0x01) => parts.last_mut()?.push(0x00),
+                Some(0x02) => parts.last_mut()?.push(0x01),
+                _ => return None,
+            },
+            _ => parts.last_mut()?.push(b),
+        }
+    }
+    Some(parts)
+}
+
+/// `family seq`.
+pub(super) fn head(family: u8, seq: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    k.push(family);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `07 index seq`.
+pub(super) fn index_head(index: u8, seq: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(40);
+    k.push(family::INDEX);
+    k.push(index);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `head ++ tail`.
+pub(super) fn join(mut head: Vec<u8>, tail: &[u8]) -> Vec<u8> {
+    head.extend_from_slice(tail);
+    head
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: no bound).
+pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last != 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Sync-id lookup key.
+pub(super) fn sync_id_key(id: &str) -> Vec<u8> {
+    let mut k = vec![family::SYNC_ID];
+    push_component(&mut k, id.as_bytes());
+    k
+}
+
+/// Engine-meta key.
+pub(super) fn meta_key(name: &str) -> Vec<u8> {
+    let mut k = vec![family::META];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Lowercase hex (page tokens).
+pub(super) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses lowercase or uppercase hex.
+pub(super) fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn component() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(0u8), Just(1u8), Just(2u8), any::<u8>()],
+            0..8,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn tuples_round_trip(parts in proptest::collection::vec(component(), 1..5)) {
+            prop_assert_eq!(untuple(&tuple(&parts)), Some(parts));
+        }
+
+        #[test]
+        fn tuple_order_is_component_order(
+            a in proptest::collection::vec(component(), 1..4),
+            b in proptest::collection::vec(component(), 1..4),
+        ) {
+            prop_assert_eq!(tuple(&a).cmp(&tuple(&b)), a.cmp(&b));
+        }
+
+        #[test]
+        fn hex_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(from_hex(&to_hex(&bytes)), Some(bytes));
+        }
+    }
+
+    #[test]
+    fn by_value_prefix_does_not_match_longer_components() {
+        let mut prefix = tuple(&["ent"]);
+        prefix.push(0);
+        assert!(!tuple(&["entitlement-1", "x"]).starts_with(&prefix));
+        assert!(tuple(&["ent", "x"]).starts_with(&prefix));
+    }
+
+    #[test]
+    fn prefix_end_bounds() {
+        assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+        assert!(untuple(&[0x01, 0x03]).is_none());
+    }
+}

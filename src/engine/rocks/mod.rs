@@ -1,0 +1,225 @@
+//! The RocksDB engine: the store in a RocksDB database, written as a v3 file (engine name
+//! `rocksdb`). Key layout: [`keys`]; value layout: [`values`].
+//!
+//! Every behaviour matches the SQLite engine (identities are external ids, upserts keep
+//! the first write's identity and `discovered_at`, one file holds many sync runs), except
+//! the order of listed rows: key order here, insertion order in SQLite.
+
+mod keys;
+mod reader;
+mod values;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rocksdb::{DB, Options};
+
+use crate::error::{Error, Result};
+use crate::model::SyncId;
+
+/// Engine name written in v3 manifests.
+pub const ENGINE: &str = "rocksdb";
+
+/// Keyspace version this build writes and reads (manifest `engine_schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+impl From<rocksdb::Error> for Error {
+    fn from(e: rocksdb::Error) -> Self {
+        match e.kind() {
+            rocksdb::ErrorKind::Corruption => Error::Corrupt {
+                what: "rocksdb database",
+                reason: "RocksDB reports corruption".into(),
+                source: Some(Box::new(e)),
+            },
+            _ => Error::Engine {
+                engine: ENGINE,
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+/// A store on a RocksDB database directory.
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+    read_only: bool,
+    dirty: AtomicBool,
+    /// Serializes read-modify-write upserts (reads stay concurrent).
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .field("dirty", &self.is_dirty())
+            .finish_non_exhaustive()
+    }
+}
+
+fn u32_value(v: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
+}
+
+impl RocksStore {
+    /// Opens (or creates) the database directory at `path`, a private working copy.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedFormat`] for a keyspace written by a newer c1z; engine errors.
+    pub fn open(path: &Path, read_only: bool) -> Result<Self> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::None);
+        opts.set_write_buffer_size(64 << 20);
+        opts.increase_parallelism(2);
+        let db = DB::open(&opts, path)?;
+        let store = RocksStore {
+            db,
+            path: path.to_owned(),
+            read_only,
+            dirty: AtomicBool::new(false),
+            write_lock: Mutex::new(()),
+        };
+        match store.db.get(keys::meta_key("schema_version"))? {
+            Some(v) => match u32_value(&v) {
+                Some(SCHEMA_VERSION) => {}
+                Some(other) => {
+                    return Err(Error::UnsupportedFormat {
+                        reason: format!(
+                            "rocksdb keyspace version {other} (this build reads version {SCHEMA_VERSION})"
+                        ),
+                    });
+                }
+                None => {
+                    return Err(Error::corrupt(
+                        "rocksdb database",
+                        "malformed schema version",
+                    ));
+                }
+            },
+            None => {
+                // A new database: stamp it (a working copy, so even read-only opens may).
+                store.db.put(
+                    keys::meta_key("schema_version"),
+                    SCHEMA_VERSION.to_be_bytes(),
+                )?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// Whether anything was written since open (or since [`RocksStore::mark_clean`]).
+    #[must_use]
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Records that the current content has been saved.
+    pub fn mark_clean(&self) {
+        self.dirty.store(false, Ordering::Release);
+    }
+
+    /// Whether the store refuses writes.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The database directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes a consistent copy of the database into `dir` (which must not exist): flushes
+    /// the memtable, takes a RocksDB checkpoint and empties its write-ahead logs, which hold
+    /// nothing the flushed tables do not.
+    ///
+    /// # Errors
+    /// Engine and I/O errors.
+    pub fn checkpoint_to(&self, dir: &Path) -> Result<()> {
+        let _writes = self.lock();
+        self.db.flush()?;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let path = entry.map_err(|e| Error::io(dir, e))?.path();
+            if path.extension().is_some_and(|x| x == "log") {
+                std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn writable(&self, operation: &'static str) -> Result<MutexGuard<'_, ()>> {
+        if self.read_only {
+            return Err(Error::ReadOnly { operation });
+        }
+        Ok(self.lock())
+    }
+
+    fn touched(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// The sync number of `sync`, if it has one.
+    fn seq(&self, sync: &SyncId) -> Result<Option<u32>> {
+        Ok(self
+            .db
+            .get(keys::sync_id_key(sync.as_str()))?
+            .as_deref()
+            .and_then(u32_value))
+    }
+
+    /// Sync numbers a query reads: the one sync, or every sync in creation order.
+    fn seqs(&self, sync: Option<&SyncId>) -> Result<Vec<u32>> {
+        match sync {
+            Some(id) => Ok(self.seq(id)?.into_iter().collect()),
+            None => {
+                let mut seqs = Vec::new();
+                let prefix = [keys::family::SYNC_ID];
+                for item in self.db.prefix_iterator(prefix) {
+                    let (k, v) = item?;
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    seqs.extend(u32_value(&v));
+                }
+                seqs.sort_unstable();
+                Ok(seqs)
+            }
+        }
+    }
+
+    /// The sync number of `sync`, allocating one for a sync with no number yet (writes to a
+    /// sync whose run row does not exist are allowed, as in SQLite).
+    fn seq_for_write(&self, sync: &SyncId) -> Result<u32> {
+        if let Some(seq) = self.seq(sync)? {
+            return Ok(seq);
+        }
+        let next = self
+            .db
+            .get(keys::meta_key("next_sync_seq"))?
+            .as_deref()
+            .and_then(u32_value)
+            .unwrap_or(1);
+        let after = next
+            .checked_add(1)
+            .ok_or_else(|| Error::corrupt("rocksdb database", "sync numbers exhausted"))?;
+        // Claimed at once, outside the caller's batch: a failed batch leaves a harmless gap.
+        let mut claim = rocksdb::WriteBatch::default();
+        claim.put(keys::meta_key("next_sync_seq"), after.to_be_bytes());
+        claim.put(keys::sync_id_key(sync.as_str()), next.to_be_bytes());
+        self.db.write(claim)?;
+        Ok(next)
+    }
+}

@@ -1,0 +1,550 @@
+//! Reads: point gets, paged scans (hex of the last returned key as the token), counts.
+
+use std::collections::BTreeMap;
+
+use super::keys::{self, family, index};
+use super::values::{ValueReader, decode_sync_run};
+use super::{ENGINE, RocksStore};
+use crate::codec::{self, GrantIdentity};
+use crate::error::{Error, Result};
+use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
+use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
+use crate::store::{
+    AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
+    ResourceQuery, ResourceTypeQuery,
+};
+
+fn text(bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::corrupt("rocksdb key", "component is not utf-8"))
+}
+
+/// The components of a key tail.
+fn parts(tail: &[u8], n: usize) -> Result<Vec<String>> {
+    let parts =
+        keys::untuple(tail).ok_or_else(|| Error::corrupt("rocksdb key", "malformed tuple"))?;
+    if parts.len() != n {
+        return Err(Error::corrupt(
+            "rocksdb key",
+            format!("expected {n} components, found {}", parts.len()),
+        ));
+    }
+    parts.iter().map(|p| text(p)).collect()
+}
+
+/// The bytes after the `n`-th separator of an index key's tail (the embedded row tail).
+fn after_separators(tail: &[u8], n: usize) -> Result<&[u8]> {
+    if n == 0 {
+        return Ok(tail);
+    }
+    let mut seen = 0;
+    for (i, b) in tail.iter().enumerate() {
+        if *b == 0 {
+            seen += 1;
+            if seen == n {
+                return Ok(&tail[i + 1..]);
+            }
+        }
+    }
+    Err(Error::corrupt("rocksdb index key", "too few components"))
+}
+
+pub(super) fn record<T: prost::Message + Default>(
+    what: &'static str,
+    value: &[u8],
+) -> Result<Record<T>> {
+    let mut r = ValueReader::new(value)?;
+    let discovered_at = r.time()?;
+    Ok(Record {
+        value: codec::decode(what, r.tail())?,
+        discovered_at,
+    })
+}
+
+/// Decoded parts of a grant value.
+pub(super) struct GrantValue<'a> {
+    pub(super) discovered_at: chrono::NaiveDateTime,
+    pub(super) needs_expansion: bool,
+    pub(super) expansion: Option<&'a [u8]>,
+    pub(super) resource_type_id: String,
+    pub(super) resource_id: String,
+    pub(super) data: &'a [u8],
+}
+
+pub(super) fn grant_value(value: &[u8]) -> Result<GrantValue<'_>> {
+    let mut r = ValueReader::new(value)?;
+    let discovered_at = r.time()?;
+    let needs_expansion = r.u8()? & 1 != 0;
+    let expansion = r.opt_bytes()?;
+    let resource_type_id = r.string()?;
+    let resource_id = r.string()?;
+    Ok(GrantValue {
+        discovered_at,
+        needs_expansion,
+        expansion,
+        resource_type_id,
+        resource_id,
+        data: r.tail(),
+    })
+}
+
+/// A grant row from its key tail (`entitlement, p_rt, p_id, id`) and value.
+fn grant_record(tail: &[u8], value: &[u8]) -> Result<(GrantRecord, [String; 4], [String; 2])> {
+    let p = parts(tail, 4)?;
+    let v = grant_value(value)?;
+    let mut grant: Grant = codec::decode("grant", v.data)?;
+    codec::hydrate_grant(
+        &mut grant,
+        &GrantIdentity {
+            resource_type_id: &v.resource_type_id,
+            resource_id: &v.resource_id,
+            entitlement_id: &p[0],
+            principal_type: &p[1],
+            principal_id: &p[2],
+        },
+    );
+    let expansion = match v.expansion {
+        Some(b) if !b.is_empty() => Some(codec::decode("grant expansion", b)?),
+        _ => None,
+    };
+    let rec = GrantRecord {
+        grant,
+        expansion,
+        needs_expansion: v.needs_expansion,
+        discovered_at: v.discovered_at,
+    };
+    let [a, b, c, d]: [String; 4] = p
+        .try_into()
+        .map_err(|_| Error::corrupt("rocksdb key", "grant tail"))?;
+    Ok((rec, [a, b, c, d], [v.resource_type_id, v.resource_id]))
+}
+
+fn grant_matches(q: &GrantQuery, id: &[String; 4], res: &[String; 2], needs: bool) -> bool {
+    let [ent, prt, pid, _] = id;
+    q.entitlement_id.as_ref().is_none_or(|e| e == ent)
+        && q.principal
+            .as_ref()
+            .is_none_or(|p| &p.resource_type == prt && &p.resource == pid)
+        && (q.principal_resource_type_ids.is_empty() || q.principal_resource_type_ids.contains(prt))
+        && q.resource
+            .as_ref()
+            .is_none_or(|r| r.resource_type == res[0] && r.resource == res[1])
+        && q.resource_type_id.as_ref().is_none_or(|t| t == &res[0])
+        && (!q.needs_expansion || needs)
+}
+
+/// `tuple(parts) ++ 00`: a "by value" prefix.
+fn value_prefix<S: AsRef<[u8]>>(parts: &[S]) -> Vec<u8> {
+    let mut p = keys::tuple(parts);
+    p.push(0);
+    p
+}
+
+impl RocksStore {
+    /// One page over the ranges `prefixes` (in order), resuming strictly after the token's
+    /// key. `accept` maps a (key, value) to a row or skips it.
+    fn page_over<R>(
+        &self,
+        family_head: &[u8],
+        prefixes: &[Vec<u8>],
+        page: &PageRequest,
+        mut accept: impl FnMut(&[u8], &[u8]) -> Result<Option<R>>,
+    ) -> Result<Page<R>> {
+        let after = if page.token.is_empty() {
+            None
+        } else {
+            let k = keys::from_hex(&page.token)
+                .filter(|k| k.starts_with(family_head))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("invalid page token '{}'", page.token))
+                })?;
+            Some(k)
+        };
+        let size = page.effective_size() as usize;
+        let mut items = Vec::new();
+        let mut last_key: Vec<u8> = Vec::new();
+        let mut more = false;
+        let mut it = self.db.raw_iterator();
+        'ranges: for prefix in prefixes {
+            let seek = match &after {
+                Some(a) if keys::prefix_end(prefix).is_some_and(|end| *a >= end) => continue,
+                Some(a) if a.as_slice() >= prefix.as_slice() => {
+                    let mut k = a.clone();
+                    k.push(0);
+                    k
+                }
+                _ => prefix.clone(),
+            };
+            it.seek(&seek);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                if let Some(row) = accept(k, v)? {
+                    if items.len() == size {
+                        more = true;
+                        break 'ranges;
+                    }
+                    items.push(row);
+                    last_key.clear();
+                    last_key.extend_from_slice(k);
+                }
+                it.next();
+            }
+            it.status()?;
+        }
+        let next_page_token = if more {
+            keys::to_hex(&last_key)
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// Primary-family prefixes for each sync number, extended by `tail`.
+    fn prefixes(&self, family: u8, sync: Option<&SyncId>, tail: &[u8]) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .seqs(sync)?
+            .into_iter()
+            .map(|s| keys::join(keys::head(family, s), tail))
+            .collect())
+    }
+
+    fn index_prefixes(&self, idx: u8, sync: Option<&SyncId>, tail: &[u8]) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .seqs(sync)?
+            .into_iter()
+            .map(|s| keys::join(keys::index_head(idx, s), tail))
+            .collect())
+    }
+
+    /// First hit of a point key over the syncs a query reads.
+    fn first_get(
+        &self,
+        family: u8,
+        sync: Option<&SyncId>,
+        tail: &[u8],
+    ) -> Result<Option<(u32, Vec<u8>)>> {
+        for seq in self.seqs(sync)? {
+            if let Some(v) = self.db.get(keys::join(keys::head(family, seq), tail))? {
+                return Ok(Some((seq, v)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves an id index (`07 idx seq esc(id)` → row tail) over the syncs a query reads.
+    fn by_id(
+        &self,
+        idx: u8,
+        family: u8,
+        sync: Option<&SyncId>,
+        id: &str,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        for seq in self.seqs(sync)? {
+            let mut k = keys::index_head(idx, seq);
+            keys::push_component(&mut k, id.as_bytes());
+            if let Some(tail) = self.db.get(&k)? {
+                if let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))? {
+                    return Ok(Some((tail, v)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Row tails under the index prefix of one sync, keyed by the first component.
+    fn count_first_component(&self, prefix: &[u8]) -> Result<BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        let mut it = self.db.raw_iterator();
+        it.seek(prefix);
+        while let Some(k) = it.key() {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let tail = &k[prefix.len()..];
+            let first = tail.split(|b| *b == 0).next().unwrap_or_default();
+            let name = keys::untuple(first)
+                .and_then(|mut p| p.pop())
+                .unwrap_or_default();
+            *out.entry(String::from_utf8_lossy(&name).into_owned())
+                .or_insert(0) += 1;
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+}
+
+impl Reader for RocksStore {
+    fn engine(&self) -> &'static str {
+        ENGINE
+    }
+
+    fn sync_run(&self, id: &SyncId) -> Result<Option<SyncRun>> {
+        let Some(seq) = self.seq(id)? else {
+            return Ok(None);
+        };
+        self.db
+            .get(keys::head(family::SYNC_RUN, seq))?
+            .map(|v| decode_sync_run(&v))
+            .transpose()
+    }
+
+    fn list_sync_runs(&self, page: &PageRequest) -> Result<Page<SyncRun>> {
+        let head = [family::SYNC_RUN];
+        self.page_over(&head, &[head.to_vec()], page, |_, v| {
+            decode_sync_run(v).map(Some)
+        })
+    }
+
+    fn resource_type(
+        &self,
+        sync: Option<&SyncId>,
+        id: &str,
+    ) -> Result<Option<Record<ResourceType>>> {
+        self.first_get(family::RESOURCE_TYPE, sync, &keys::tuple(&[id]))?
+            .map(|(_, v)| record("resource type", &v))
+            .transpose()
+    }
+
+    fn resource(
+        &self,
+        sync: Option<&SyncId>,
+        key: &ResourceKey,
+    ) -> Result<Option<Record<Resource>>> {
+        self.first_get(
+            family::RESOURCE,
+            sync,
+            &keys::tuple(&[&key.resource_type, &key.resource]),
+        )?
+        .map(|(_, v)| record("resource", &v))
+        .transpose()
+    }
+
+    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
+        self.by_id(index::ENTITLEMENT_BY_ID, family::ENTITLEMENT, sync, id)?
+            .map(|(_, v)| record("entitlement", &v))
+            .transpose()
+    }
+
+    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>> {
+        self.by_id(index::GRANT_BY_ID, family::GRANT, sync, id)?
+            .map(|(tail, v)| grant_record(&tail, &v).map(|(g, _, _)| g))
+            .transpose()
+    }
+
+    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>> {
+        self.first_get(family::ASSET, sync, &keys::tuple(&[id]))?
+            .map(|(_, v)| asset(id.to_owned(), &v))
+            .transpose()
+    }
+
+    fn list_resource_types(
+        &self,
+        query: &ResourceTypeQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<ResourceType>>> {
+        let prefixes = self.prefixes(family::RESOURCE_TYPE, query.sync_id.as_ref(), &[])?;
+        self.page_over(&[family::RESOURCE_TYPE], &prefixes, page, |_, v| {
+            record("resource type", v).map(Some)
+        })
+    }
+
+    fn list_resources(
+        &self,
+        query: &ResourceQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Resource>>> {
+        let sync = query.sync_id.as_ref();
+        if let Some(parent) = &query.parent {
+            let tail = value_prefix(&[&parent.resource_type, &parent.resource]);
+            let prefixes = self.index_prefixes(index::RESOURCE_BY_PARENT, sync, &tail)?;
+            return self.page_over(
+                &[family::INDEX, index::RESOURCE_BY_PARENT],
+                &prefixes,
+                page,
+                |k, _| {
+                    let row_tail = after_separators(&k[6..], 2)?;
+                    let rt = parts(row_tail, 2)?.swap_remove(0);
+                    if query.resource_type_id.as_ref().is_some_and(|t| *t != rt) {
+                        return Ok(None);
+                    }
+                    let seq_bytes = &k[2..6];
+                    let mut primary = vec![family::RESOURCE];
+                    primary.extend_from_slice(seq_bytes);
+                    primary.extend_from_slice(row_tail);
+                    self.db
+                        .get(&primary)?
+                        .map(|v| record("resource", &v))
+                        .transpose()
+                },
+            );
+        }
+        let tail = query
+            .resource_type_id
+            .as_ref()
+            .map(|t| value_prefix(&[t]))
+            .unwrap_or_default();
+        let prefixes = self.prefixes(family::RESOURCE, sync, &tail)?;
+        self.page_over(&[family::RESOURCE], &prefixes, page, |_, v| {
+            record("resource", v).map(Some)
+        })
+    }
+
+    fn list_entitlements(
+        &self,
+        query: &EntitlementQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Record<Entitlement>>> {
+        let tail = query
+            .resource
+            .as_ref()
+            .map(|r| value_prefix(&[&r.resource_type, &r.resource]))
+            .unwrap_or_default();
+        let prefixes = self.prefixes(family::ENTITLEMENT, query.sync_id.as_ref(), &tail)?;
+        self.page_over(&[family::ENTITLEMENT], &prefixes, page, |_, v| {
+            record("entitlement", v).map(Some)
+        })
+    }
+
+    fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
+        let sync = query.sync_id.as_ref();
+        // The narrowest access path; every filter is still checked on each row.
+        let (head, prefixes, indexed): (Vec<u8>, Vec<Vec<u8>>, Option<usize>) =
+            if let Some(e) = &query.entitlement_id {
+                let tail = match (
+                    &query.principal,
+                    query.principal_resource_type_ids.as_slice(),
+                ) {
+                    (Some(p), _) => value_prefix(&[e, &p.resource_type, &p.resource]),
+                    (None, [t]) => value_prefix(&[e, t]),
+                    _ => value_prefix(&[e]),
+                };
+                (
+                    vec![family::GRANT],
+                    self.prefixes(family::GRANT, sync, &tail)?,
+                    None,
+                )
+            } else if let Some(p) = &query.principal {
+                let tail = value_prefix(&[&p.resource_type, &p.resource]);
+                let head = vec![family::INDEX, index::GRANT_BY_PRINCIPAL];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_BY_PRINCIPAL, sync, &tail)?,
+                    Some(2),
+                )
+            } else if let Some(r) = &query.resource {
+                let tail = value_prefix(&[&r.resource_type, &r.resource]);
+                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
+                    Some(2),
+                )
+            } else if let Some(t) = &query.resource_type_id {
+                let tail = value_prefix(&[t]);
+                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
+                    Some(2),
+                )
+            } else if query.needs_expansion {
+                let head = vec![family::INDEX, index::GRANT_NEEDS_EXPANSION];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_NEEDS_EXPANSION, sync, &[])?,
+                    Some(0),
+                )
+            } else {
+                (
+                    vec![family::GRANT],
+                    self.prefixes(family::GRANT, sync, &[])?,
+                    None,
+                )
+            };
+        self.page_over(&head, &prefixes, page, |k, v| {
+            let fetched;
+            let (row_tail, value) = match indexed {
+                None => (&k[5..], v),
+                Some(skip) => {
+                    // `07 idx seq <components> <grant tail>`: the row is `04 seq <grant tail>`.
+                    let row_tail = after_separators(&k[6..], skip)?;
+                    let mut primary = vec![family::GRANT];
+                    primary.extend_from_slice(&k[2..6]);
+                    primary.extend_from_slice(row_tail);
+                    fetched = self.db.get(&primary)?.ok_or_else(|| {
+                        Error::corrupt("rocksdb index", "grant index entry without its row")
+                    })?;
+                    (row_tail, fetched.as_slice())
+                }
+            };
+            let (rec, id, res) = grant_record(row_tail, value)?;
+            Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
+        })
+    }
+
+    fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
+        let prefixes = self.prefixes(family::ASSET, query.sync_id.as_ref(), &[])?;
+        self.page_over(&[family::ASSET], &prefixes, page, |k, v| {
+            let id = parts(&k[5..], 1)?.swap_remove(0);
+            asset(id, v).map(Some)
+        })
+    }
+
+    fn count_objects(&self, sync: &SyncId) -> Result<ObjectCounts> {
+        let Some(seq) = self.seq(sync)? else {
+            return Ok(ObjectCounts::default());
+        };
+        let mut resource_type_ids = Vec::new();
+        let prefix = keys::head(family::RESOURCE_TYPE, seq);
+        let mut it = self.db.raw_iterator();
+        it.seek(&prefix);
+        while let Some(k) = it.key() {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            resource_type_ids.push(parts(&k[5..], 1)?.swap_remove(0));
+            it.next();
+        }
+        it.status()?;
+        let assets = {
+            let prefix = keys::head(family::ASSET, seq);
+            let mut n = 0u64;
+            it.seek(&prefix);
+            while it.key().is_some_and(|k| k.starts_with(&prefix)) {
+                n += 1;
+                it.next();
+            }
+            it.status()?;
+            n
+        };
+        Ok(ObjectCounts {
+            resource_type_ids,
+            resources_by_type: self.count_first_component(&keys::head(family::RESOURCE, seq))?,
+            entitlements_by_type: self
+                .count_first_component(&keys::head(family::ENTITLEMENT, seq))?,
+            grants_by_type: self.count_first_component(&keys::index_head(
+                index::GRANT_BY_ENTITLEMENT_RESOURCE,
+                seq,
+            ))?,
+            assets,
+        })
+    }
+}
+
+fn asset(id: String, value: &[u8]) -> Result<Asset> {
+    let mut r = ValueReader::new(value)?;
+    let discovered_at = r.time()?;
+    let content_type = r.string()?;
+    Ok(Asset {
+        id,
+        content_type,
+        data: r.tail().to_vec(),
+        discovered_at,
+    })
+}

@@ -1,0 +1,361 @@
+//! Writes: upserts with the SQLite engine's rules, one write batch per call.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use rocksdb::WriteBatch;
+
+use super::RocksStore;
+use super::keys::{self, family, index};
+use super::reader::grant_value;
+use super::values::{ValueReader, ValueWriter, encode_sync_run};
+use crate::codec;
+use crate::error::Result;
+use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun};
+use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId, ResourceType};
+use crate::store::{GrantUpsertMode, Writer};
+
+fn id_parts(id: Option<&ResourceId>) -> (&str, &str) {
+    id.map_or(("", ""), |i| {
+        (i.resource_type.as_str(), i.resource.as_str())
+    })
+}
+
+fn object_value(discovered_at: &chrono::NaiveDateTime, data: &[u8]) -> Vec<u8> {
+    ValueWriter::new().time(discovered_at).tail(data).finish()
+}
+
+/// The `discovered_at` of an existing object value.
+fn first_seen(value: &[u8]) -> Result<chrono::NaiveDateTime> {
+    ValueReader::new(value)?.time()
+}
+
+/// Values written earlier in the same call, so later duplicates see them (later wins).
+#[derive(Default)]
+struct Pending(HashMap<Vec<u8>, Vec<u8>>);
+
+impl Pending {
+    fn get(&self, store: &RocksStore, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.0.get(key) {
+            Some(v) => Ok(Some(v.clone())),
+            None => Ok(store.db.get(key)?),
+        }
+    }
+
+    fn put(&mut self, batch: &mut WriteBatch, key: Vec<u8>, value: Vec<u8>) {
+        batch.put(&key, &value);
+        self.0.insert(key, value);
+    }
+}
+
+/// `07 idx seq tuple(parts) 00 tail`.
+fn index_key(idx: u8, seq: u32, parts: &[&str], tail: &[u8]) -> Vec<u8> {
+    let mut k = keys::index_head(idx, seq);
+    k.extend_from_slice(&keys::tuple(parts));
+    k.push(0);
+    k.extend_from_slice(tail);
+    k
+}
+
+/// baton's Replace rule for `needs_expansion` on conflict.
+fn replaced_needs_expansion(old: Option<&[u8]>, new: Option<&[u8]>, old_needs: bool) -> bool {
+    match (old, new) {
+        (_, None) => false,
+        (_, Some(n)) if n.is_empty() => false,
+        (None, Some(_)) => true,
+        (Some(o), Some(n)) => o != n || old_needs,
+    }
+}
+
+impl RocksStore {
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.db.write(batch)?;
+        self.touched();
+        Ok(())
+    }
+}
+
+impl Writer for RocksStore {
+    fn put_sync_run(&self, run: &SyncRun) -> Result<()> {
+        let _lock = self.writable("write a sync run")?;
+        let seq = self.seq_for_write(&run.id)?;
+        let mut batch = WriteBatch::default();
+        batch.put(keys::head(family::SYNC_RUN, seq), encode_sync_run(run));
+        self.commit(batch)
+    }
+
+    fn delete_sync_run(&self, id: &SyncId) -> Result<()> {
+        let _lock = self.writable("delete a sync run")?;
+        let Some(seq) = self.seq(id)? else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::default();
+        let mut heads: Vec<Vec<u8>> = [
+            family::RESOURCE_TYPE,
+            family::RESOURCE,
+            family::ENTITLEMENT,
+            family::GRANT,
+            family::ASSET,
+        ]
+        .into_iter()
+        .map(|f| keys::head(f, seq))
+        .collect();
+        heads.extend(index::ALL.into_iter().map(|i| keys::index_head(i, seq)));
+        for head in heads {
+            if let Some(end) = keys::prefix_end(&head) {
+                batch.delete_range(&head, &end);
+            }
+        }
+        batch.delete(keys::head(family::SYNC_RUN, seq));
+        batch.delete(keys::sync_id_key(id.as_str()));
+        self.commit(batch)
+    }
+
+    fn put_resource_types(&self, sync: &SyncId, rows: &[Record<ResourceType>]) -> Result<()> {
+        let _lock = self.writable("write resource types")?;
+        let seq = self.seq_for_write(sync)?;
+        let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
+        for r in rows {
+            let key = keys::join(
+                keys::head(family::RESOURCE_TYPE, seq),
+                &keys::tuple(&[&r.value.id]),
+            );
+            let discovered = match pending.get(self, &key)? {
+                Some(old) => first_seen(&old)?,
+                None => r.discovered_at,
+            };
+            pending.put(
+                &mut batch,
+                key,
+                object_value(&discovered, &r.value.encode_to_vec()),
+            );
+        }
+        self.commit(batch)
+    }
+
+    fn put_resources(&self, sync: &SyncId, rows: &[Record<Resource>]) -> Result<()> {
+        let _lock = self.writable("write resources")?;
+        let seq = self.seq_for_write(sync)?;
+        let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
+        for r in rows {
+            let (rt, rid) = id_parts(r.value.id.as_ref());
+            let tail = keys::tuple(&[rt, rid]);
+            let key = keys::join(keys::head(family::RESOURCE, seq), &tail);
+            let discovered = match pending.get(self, &key)? {
+                Some(old) => first_seen(&old)?,
+                None => {
+                    // The parent index follows the first write, like SQLite's parent columns.
+                    if let Some(p) = &r.value.parent_resource_id {
+                        let k = index_key(
+                            index::RESOURCE_BY_PARENT,
+                            seq,
+                            &[p.resource_type.as_str(), p.resource.as_str()],
+                            &tail,
+                        );
+                        batch.put(k, b"");
+                    }
+                    r.discovered_at
+                }
+            };
+            pending.put(
+                &mut batch,
+                key,
+                object_value(&discovered, &r.value.encode_to_vec()),
+            );
+        }
+        self.commit(batch)
+    }
+
+    fn put_entitlements(&self, sync: &SyncId, rows: &[Record<Entitlement>]) -> Result<()> {
+        let _lock = self.writable("write entitlements")?;
+        let seq = self.seq_for_write(sync)?;
+        let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
+        for r in rows {
+            let mut id_key = keys::index_head(index::ENTITLEMENT_BY_ID, seq);
+            keys::push_component(&mut id_key, r.value.id.as_bytes());
+            let data = r.value.encode_to_vec();
+            match pending.get(self, &id_key)? {
+                Some(tail) => {
+                    let key = keys::join(keys::head(family::ENTITLEMENT, seq), &tail);
+                    let discovered = match pending.get(self, &key)? {
+                        Some(old) => first_seen(&old)?,
+                        None => r.discovered_at,
+                    };
+                    pending.put(&mut batch, key, object_value(&discovered, &data));
+                }
+                None => {
+                    let (rt, rid) =
+                        id_parts(r.value.resource.as_ref().and_then(|res| res.id.as_ref()));
+                    let tail = keys::tuple(&[rt, rid, r.value.id.as_str()]);
+                    let key = keys::join(keys::head(family::ENTITLEMENT, seq), &tail);
+                    pending.put(&mut batch, key, object_value(&r.discovered_at, &data));
+                    pending.put(&mut batch, id_key, tail);
+                }
+            }
+        }
+        self.commit(batch)
+    }
+
+    fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
+        let _lock = self.writable("write grants")?;
+        let seq = self.seq_for_write(sync)?;
+        let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
+        for r in rows {
+            let g = &r.grant;
+            let mut id_key = keys::index_head(index::GRANT_BY_ID, seq);
+            keys::push_component(&mut id_key, g.id.as_bytes());
+            let data = codec::encode_grant(g);
+            let new_expansion = r.expansion.as_ref().map(Message::encode_to_vec);
+            let existing = match pending.get(self, &id_key)? {
+                Some(tail) => {
+                    let key = keys::join(keys::head(family::GRANT, seq), &tail);
+                    pending.get(self, &key)?.map(|old| (tail, key, old))
+                }
+                None => None,
+            };
+            if let Some((tail, key, old)) = existing {
+                let old = grant_value(&old)?;
+                let (expansion, needs) = match mode {
+                    GrantUpsertMode::Replace => (
+                        new_expansion.as_deref(),
+                        replaced_needs_expansion(
+                            old.expansion,
+                            new_expansion.as_deref(),
+                            old.needs_expansion,
+                        ),
+                    ),
+                    GrantUpsertMode::PreserveExpansion => (old.expansion, old.needs_expansion),
+                };
+                let needs_key =
+                    keys::join(keys::index_head(index::GRANT_NEEDS_EXPANSION, seq), &tail);
+                if needs && !old.needs_expansion {
+                    batch.put(&needs_key, b"");
+                } else if !needs && old.needs_expansion {
+                    batch.delete(&needs_key);
+                }
+                let value = ValueWriter::new()
+                    .time(&old.discovered_at)
+                    .u8(u8::from(needs))
+                    .opt_bytes(expansion)
+                    .str(&old.resource_type_id)
+                    .str(&old.resource_id)
+                    .tail(&data)
+                    .finish();
+                pending.put(&mut batch, key, value);
+            } else {
+                let ent = g.entitlement.as_ref();
+                let (rt, rid) = id_parts(
+                    ent.and_then(|e| e.resource.as_ref())
+                        .and_then(|res| res.id.as_ref()),
+                );
+                let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
+                let ent_id = ent.map_or("", |e| e.id.as_str());
+                let tail = keys::tuple(&[ent_id, pt, pid, g.id.as_str()]);
+                let value = ValueWriter::new()
+                    .time(&r.discovered_at)
+                    .u8(u8::from(r.needs_expansion))
+                    .opt_bytes(new_expansion.as_deref())
+                    .str(rt)
+                    .str(rid)
+                    .tail(&data)
+                    .finish();
+                pending.put(
+                    &mut batch,
+                    keys::join(keys::head(family::GRANT, seq), &tail),
+                    value,
+                );
+                batch.put(
+                    index_key(index::GRANT_BY_PRINCIPAL, seq, &[pt, pid], &tail),
+                    b"",
+                );
+                batch.put(
+                    index_key(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq, &[rt, rid], &tail),
+                    b"",
+                );
+                if r.needs_expansion {
+                    batch.put(
+                        keys::join(keys::index_head(index::GRANT_NEEDS_EXPANSION, seq), &tail),
+                        b"",
+                    );
+                }
+                pending.put(&mut batch, id_key, tail);
+            }
+        }
+        self.commit(batch)
+    }
+
+    fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
+        let _lock = self.writable("delete a grant")?;
+        let Some(seq) = self.seq(sync)? else {
+            return Ok(false);
+        };
+        let mut id_key = keys::index_head(index::GRANT_BY_ID, seq);
+        keys::push_component(&mut id_key, grant_id.as_bytes());
+        let Some(tail) = self.db.get(&id_key)? else {
+            return Ok(false);
+        };
+        let key = keys::join(keys::head(family::GRANT, seq), &tail);
+        let mut batch = WriteBatch::default();
+        if let Some(old) = self.db.get(&key)? {
+            let old = grant_value(&old)?;
+            let parts = keys::untuple(&tail).unwrap_or_default();
+            let text = |i: usize| {
+                parts
+                    .get(i)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .unwrap_or_default()
+            };
+            let (pt, pid) = (text(1), text(2));
+            batch.delete(index_key(
+                index::GRANT_BY_PRINCIPAL,
+                seq,
+                &[pt.as_str(), pid.as_str()],
+                &tail,
+            ));
+            batch.delete(index_key(
+                index::GRANT_BY_ENTITLEMENT_RESOURCE,
+                seq,
+                &[old.resource_type_id.as_str(), old.resource_id.as_str()],
+                &tail,
+            ));
+            batch.delete(keys::join(
+                keys::index_head(index::GRANT_NEEDS_EXPANSION, seq),
+                &tail,
+            ));
+        }
+        batch.delete(&key);
+        batch.delete(&id_key);
+        self.commit(batch)?;
+        Ok(true)
+    }
+
+    fn put_asset(&self, sync: &SyncId, asset: &Asset) -> Result<()> {
+        let _lock = self.writable("write an asset")?;
+        let seq = self.seq_for_write(sync)?;
+        let key = keys::join(keys::head(family::ASSET, seq), &keys::tuple(&[&asset.id]));
+        let (discovered, content_type) = match self.db.get(&key)? {
+            Some(old) => {
+                let mut r = ValueReader::new(&old)?;
+                (r.time()?, r.string()?)
+            }
+            None => (asset.discovered_at, asset.content_type.clone()),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(
+            &key,
+            ValueWriter::new()
+                .time(&discovered)
+                .str(&content_type)
+                .tail(&asset.data)
+                .finish(),
+        );
+        self.commit(batch)
+    }
+
+    fn compact(&self) -> Result<()> {
+        let _lock = self.writable("compact")?;
+        self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
+        self.touched();
+        Ok(())
+    }
+}

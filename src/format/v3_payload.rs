@@ -1,0 +1,455 @@
+//! v3 payloads: writing tar and tar + zstd, extracting tar, tar + zstd and indexed zstd
+//! frames, and verifying every hash a file carries.
+//!
+//! Indexed zstd (baton's default): one zstd frame per payload file, then a protobuf frame
+//! table (`IndexedFrameIndex`), then a 28-byte footer `u64 index_offset | u32 index_len |
+//! u64 xxh64(index) | "C1ZIDX1\0"` (big-endian; offsets absolute).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+
+use prost::Message;
+use sha2::Digest;
+
+use crate::error::{Error, Result};
+use crate::format::v1::DecodeLimits;
+use crate::format::v3::Header;
+use crate::pb::c1::c1z::v3::{IndexedFrameIndex, PayloadEncoding};
+
+/// Footer magic of the indexed encoding.
+pub const INDEX_MAGIC: [u8; 8] = *b"C1ZIDX1\0";
+/// Largest frame table accepted.
+pub const MAX_INDEX_LEN: u64 = 64 << 20;
+/// Longest payload file name accepted.
+pub const MAX_NAME_LEN: usize = 4096;
+
+/// Payload files of a directory, relative `/`-separated names in byte order.
+fn payload_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let path = entry.map_err(|e| Error::io(dir, e))?.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+            if meta.is_dir() {
+                walk(root, &path, out)?;
+            } else if meta.is_file() {
+                let rel = path
+                    .strip_prefix(root)
+                    .map_err(|_| Error::corrupt("payload", "path outside root"))?;
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((name, path));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Writes the files under `root` as a tar stream with normalized headers (mode 0644, owner
+/// 0, mtime 0), so equal directories give equal bytes.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_tar(root: &Path, out: impl Write) -> Result<()> {
+    let mut builder = tar::Builder::new(out);
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (name, path) in payload_files(root)? {
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(len);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, &name, file.take(len))
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    builder
+        .into_inner()
+        .map_err(|e| Error::io(root, e))?
+        .flush()
+        .map_err(|e| Error::io(root, e))?;
+    Ok(())
+}
+
+/// A reader that fails once more than `budget` bytes have come through.
+struct Budget<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "decoded payload exceeds the limit of {} bytes",
+                self.limit
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
+/// A member path made safe: only normal components, no `..`, no root, no prefix.
+fn safe_relative(path: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            _ => {
+                return Err(Error::corrupt(
+                    "v3 payload",
+                    format!(
+                        "member path '{}' escapes the extraction directory",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(Error::corrupt("v3 payload", "empty member path"));
+    }
+    Ok(out)
+}
+
+fn tar_error(e: &io::Error) -> Error {
+    if e.to_string().contains("exceeds the limit") {
+        Error::corrupt("v3 payload", e.to_string())
+    } else {
+        Error::Corrupt {
+            what: "v3 payload",
+            reason: format!("bad tar or zstd data: {e}"),
+            source: None,
+        }
+    }
+}
+
+/// Extracts a tar stream into `dst`: regular files and directories only (links, devices
+/// and anything else are refused), never outside `dst`.
+fn extract_tar(stream: impl Read, dst: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(|e| tar_error(&e))? {
+        let mut entry = entry.map_err(|e| tar_error(&e))?;
+        let path = entry.path().map_err(|e| tar_error(&e))?.into_owned();
+        let rel = safe_relative(&path)?;
+        let target = dst.join(&rel);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                let mut out = File::create(&target).map_err(|e| Error::io(&target, e))?;
+                io::copy(&mut entry, &mut out).map_err(|e| tar_error(&e))?;
+            }
+            other => {
+                return Err(Error::corrupt(
+                    "v3 payload",
+                    format!(
+                        "member '{}' has a refused type ({other:?}): only files and directories",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    // Read past the end-of-archive blocks to the end of the stream, so zstd checks the
+    // frame's checksum and a truncated frame is noticed.
+    let mut rest = archive.into_inner();
+    let trailing = io::copy(&mut rest, &mut io::sink()).map_err(|e| tar_error(&e))?;
+    if trailing > 0 && trailing % 512 != 0 {
+        return Err(Error::corrupt(
+            "v3 payload",
+            format!("{trailing} stray bytes after the tar archive"),
+        ));
+    }
+    Ok(())
+}
+
+/// Extracts the payload of the v3 file `path` into the directory `dst`.
+///
+/// # Errors
+/// [`Error::Corrupt`] for bad framing, hashes, tar members or paths;
+/// [`Error::LimitExceeded`]; [`Error::UnsupportedFormat`] for an unknown encoding.
+pub fn extract(path: &Path, header: &Header, dst: &Path, limits: DecodeLimits) -> Result<()> {
+    std::fs::create_dir_all(dst).map_err(|e| Error::io(dst, e))?;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(header.payload_offset))
+        .map_err(|e| Error::io(path, e))?;
+    let limit = limits.max_decoded_size;
+    match PayloadEncoding::try_from(header.manifest.payload_encoding) {
+        Ok(PayloadEncoding::Tar) => extract_tar(
+            Budget {
+                inner: BufReader::new(file),
+                left: limit,
+                limit,
+            },
+            dst,
+        ),
+        Ok(PayloadEncoding::TarZstd | PayloadEncoding::Unspecified) => {
+            let mut dec = zstd::stream::read::Decoder::new(file).map_err(|e| Error::io(path, e))?;
+            dec.window_log_max(limits.max_window_log)
+                .map_err(|e| Error::io(path, e))?;
+            extract_tar(
+                Budget {
+                    inner: dec,
+                    left: limit,
+                    limit,
+                },
+                dst,
+            )
+        }
+        Ok(PayloadEncoding::IndexedZstd) => {
+            let index = read_index(path, header)?;
+            let total: u64 = index
+                .entries
+                .iter()
+                .map(|e| u64::try_from(e.raw_size).unwrap_or(0))
+                .sum();
+            if total > limits.max_decoded_size {
+                return Err(Error::LimitExceeded {
+                    what: "decoded payload size",
+                    actual: total,
+                    limit: limits.max_decoded_size,
+                });
+            }
+            for entry in &index.entries {
+                let rel = safe_relative(Path::new(&entry.name))?;
+                let target = dst.join(rel);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                let mut out = File::create(&target).map_err(|e| Error::io(&target, e))?;
+                check_frame(path, entry, limits, &mut out, false)?;
+            }
+            Ok(())
+        }
+        Err(_) => Err(Error::UnsupportedFormat {
+            reason: format!(
+                "unknown v3 payload encoding {}",
+                header.manifest.payload_encoding
+            ),
+        }),
+    }
+}
+
+/// Reads and validates the frame table of an indexed payload.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming what does not hold.
+pub fn read_index(path: &Path, header: &Header) -> Result<IndexedFrameIndex> {
+    let bad = |reason: String| Error::corrupt("indexed payload", reason);
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    if header.file_size < header.payload_offset + 28 {
+        return Err(bad("file too short for the 28-byte footer".into()));
+    }
+    let mut footer = [0u8; 28];
+    file.seek(SeekFrom::Start(header.file_size - 28))
+        .map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut footer)
+        .map_err(|e| Error::io(path, e))?;
+    if footer[20..] != INDEX_MAGIC {
+        return Err(bad("footer magic is not C1ZIDX1".into()));
+    }
+    let be64 = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+    let index_offset = be64(&footer[0..8]);
+    let index_len = u64::from(u32::from_be_bytes(
+        footer[8..12].try_into().unwrap_or([0; 4]),
+    ));
+    let index_hash = be64(&footer[12..20]);
+    if index_len > MAX_INDEX_LEN {
+        return Err(Error::LimitExceeded {
+            what: "frame index length",
+            actual: index_len,
+            limit: MAX_INDEX_LEN,
+        });
+    }
+    if index_offset < header.payload_offset
+        || index_offset.checked_add(index_len + 28) != Some(header.file_size)
+    {
+        return Err(bad(format!(
+            "frame index at {index_offset} (+{index_len}) does not end at the footer of a {}-byte file",
+            header.file_size
+        )));
+    }
+    let mut bytes = vec![0u8; usize::try_from(index_len).unwrap_or(0)];
+    file.seek(SeekFrom::Start(index_offset))
+        .map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if xxhash_rust::xxh64::xxh64(&bytes, 0) != index_hash {
+        return Err(bad("frame index hash mismatch".into()));
+    }
+    let index = IndexedFrameIndex::decode(bytes.as_slice()).map_err(|e| Error::Corrupt {
+        what: "indexed payload",
+        reason: "frame index is not a valid IndexedFrameIndex".into(),
+        source: Some(Box::new(e)),
+    })?;
+    let mut names = std::collections::HashSet::new();
+    for e in &index.entries {
+        let end = u64::try_from(e.frame_offset)
+            .ok()
+            .zip(u64::try_from(e.compressed_size).ok())
+            .and_then(|(o, n)| o.checked_add(n));
+        let ok = !e.name.is_empty()
+            && e.name.len() <= MAX_NAME_LEN
+            && names.insert(e.name.as_str())
+            && e.raw_size >= 0
+            && e.compressed_size > 0
+            && u64::try_from(e.frame_offset).is_ok_and(|o| o >= header.payload_offset)
+            && end.is_some_and(|end| end <= index_offset)
+            && e.raw_sha256.len() == 32;
+        if !ok {
+            return Err(bad(format!(
+                "frame '{}' has an invalid table entry",
+                e.name
+            )));
+        }
+    }
+    Ok(index)
+}
+
+/// Decodes one frame into `out`, checking its size, xxh64 and (when `sha256`) SHA-256.
+fn check_frame(
+    path: &Path,
+    entry: &crate::pb::c1::c1z::v3::IndexedFrameEntry,
+    limits: DecodeLimits,
+    out: &mut impl Write,
+    sha256: bool,
+) -> Result<()> {
+    let bad = |reason: &str| {
+        Error::corrupt(
+            "indexed payload",
+            format!("frame '{}': {reason}", entry.name),
+        )
+    };
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(
+        u64::try_from(entry.frame_offset).unwrap_or(0),
+    ))
+    .map_err(|e| Error::io(path, e))?;
+    let frame = file.take(u64::try_from(entry.compressed_size).unwrap_or(0));
+    let mut dec = zstd::stream::read::Decoder::new(frame).map_err(|e| Error::io(path, e))?;
+    dec.window_log_max(limits.max_window_log)
+        .map_err(|e| Error::io(path, e))?;
+    let raw_size = u64::try_from(entry.raw_size).unwrap_or(0);
+    let mut limited = dec.take(raw_size + 1);
+    let mut xxh = xxhash_rust::xxh64::Xxh64::new(0);
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(&format!("zstd error: {e}"))),
+        };
+        total += n as u64;
+        xxh.update(&buf[..n]);
+        if sha256 {
+            sha.update(&buf[..n]);
+        }
+        out.write_all(&buf[..n]).map_err(|e| Error::io(path, e))?;
+    }
+    if total != raw_size {
+        return Err(bad(&format!(
+            "decoded {total} bytes, the table says {raw_size}"
+        )));
+    }
+    if xxh.digest() != entry.raw_xxh64 {
+        return Err(bad("xxh64 mismatch"));
+    }
+    if sha256 && sha.finalize().as_slice() != entry.raw_sha256.as_slice() {
+        return Err(bad("sha256 mismatch"));
+    }
+    Ok(())
+}
+
+/// One checked part of a file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CheckedPart {
+    /// What was checked (`frame index`, `manifest`, a frame's name, `zstd stream`, ...).
+    pub part: String,
+    /// The hashes checked.
+    pub checks: &'static str,
+}
+
+/// Verifies every hash the v3 file carries: for indexed payloads the footer hash of the
+/// frame table, the manifest hash and each frame's size, xxh64 and SHA-256; for tar + zstd
+/// the zstd checksum and the tar structure; for tar the tar structure.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the first part that fails.
+pub fn verify(path: &Path, header: &Header, limits: DecodeLimits) -> Result<Vec<CheckedPart>> {
+    let mut parts = Vec::new();
+    match PayloadEncoding::try_from(header.manifest.payload_encoding) {
+        Ok(PayloadEncoding::IndexedZstd) => {
+            let index = read_index(path, header)?;
+            parts.push(CheckedPart {
+                part: "frame index".into(),
+                checks: "xxh64, layout",
+            });
+            if index.manifest_xxh64 != 0 {
+                let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+                let mut manifest = vec![0u8; header.manifest_len as usize];
+                file.seek(SeekFrom::Start(9))
+                    .map_err(|e| Error::io(path, e))?;
+                file.read_exact(&mut manifest)
+                    .map_err(|e| Error::io(path, e))?;
+                if xxhash_rust::xxh64::xxh64(&manifest, 0) != index.manifest_xxh64 {
+                    return Err(Error::corrupt("indexed payload", "manifest xxh64 mismatch"));
+                }
+                parts.push(CheckedPart {
+                    part: "manifest".into(),
+                    checks: "xxh64",
+                });
+            }
+            for entry in &index.entries {
+                check_frame(path, entry, limits, &mut io::sink(), true)?;
+                parts.push(CheckedPart {
+                    part: entry.name.clone(),
+                    checks: "size, xxh64, sha256",
+                });
+            }
+        }
+        Ok(PayloadEncoding::Tar | PayloadEncoding::TarZstd | PayloadEncoding::Unspecified) => {
+            let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            extract(path, header, dir.path(), limits)?;
+            let checks = if header.manifest.payload_encoding == PayloadEncoding::Tar as i32 {
+                "tar structure"
+            } else {
+                "zstd checksum, tar structure"
+            };
+            parts.push(CheckedPart {
+                part: "payload".into(),
+                checks,
+            });
+        }
+        Err(_) => {
+            return Err(Error::UnsupportedFormat {
+                reason: format!(
+                    "unknown v3 payload encoding {}",
+                    header.manifest.payload_encoding
+                ),
+            });
+        }
+    }
+    Ok(parts)
+}

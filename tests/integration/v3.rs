@@ -1,0 +1,226 @@
+//! v3 envelopes: c1z's RocksDB files, baton's Pebble files (envelope level), hostile input.
+
+use c1z::engine::EngineKind;
+use c1z::pb::c1::c1z::v3::{C1zManifestV3, PayloadEncoding};
+#[allow(unused_imports)]
+use c1z::prelude::*;
+use c1z::{C1zFile, Error, OpenOptions, SyncType};
+use prost::Message;
+
+use crate::util::{bytes_of, entitlement, grant, resource, resource_type, samples};
+
+fn rocks_file(path: &std::path::Path, encoding: PayloadEncoding) {
+    let f = OpenOptions::new()
+        .with_create(true)
+        .with_engine(EngineKind::Rocks)
+        .with_payload_encoding(encoding)
+        .open(path)
+        .unwrap();
+    let run = f.store().start_sync(SyncType::Full, None).unwrap();
+    run.put_resource_types(&[resource_type("user"), resource_type("group")])
+        .unwrap();
+    run.put_resources(&[resource("user", "a"), resource("group", "g")])
+        .unwrap();
+    let m = entitlement("group", "g", "member");
+    run.put_entitlements(std::slice::from_ref(&m)).unwrap();
+    run.put_grants(&[grant(&m, "user", "a")]).unwrap();
+    run.finish().unwrap();
+    f.close().unwrap();
+}
+
+#[test]
+fn rocks_files_describe_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    for (encoding, name) in [
+        (PayloadEncoding::TarZstd, "tar_zstd"),
+        (PayloadEncoding::Tar, "tar"),
+    ] {
+        let path = dir.path().join(format!("{name}.c1z"));
+        rocks_file(&path, encoding);
+        let info = c1z::inspect::inspect(&path).unwrap();
+        assert_eq!(
+            (
+                info.format,
+                info.engine.as_str(),
+                info.payload_encoding.as_str()
+            ),
+            ("v3", "rocksdb", name)
+        );
+        assert_eq!(info.sync_runs.len(), 1);
+        assert_eq!(info.sync_runs[0].sync_type, "full");
+        let f = C1zFile::open_read_only(&path).unwrap();
+        assert_eq!(
+            f.metadata().payload_encoding,
+            name,
+            "the file keeps its encoding"
+        );
+        let stats = c1z::inspect::count_sync(
+            f.store(),
+            &f.store().latest_finished_sync(None).unwrap().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                stats.resource_types,
+                stats.resources,
+                stats.entitlements,
+                stats.grants
+            ),
+            (2, 2, 1, 1)
+        );
+        assert!(c1z::inspect::verify(&path).is_ok());
+    }
+}
+
+#[test]
+fn rocks_saves_are_reproducible_and_skip_unchanged_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.c1z");
+    rocks_file(&path, PayloadEncoding::TarZstd);
+    let before = bytes_of(&path);
+    let f = C1zFile::open(&path).unwrap();
+    assert_eq!(f.store().sync_runs().unwrap().len(), 1);
+    assert!(!f.close().unwrap());
+    assert_eq!(bytes_of(&path), before);
+}
+
+fn envelope(manifest: &C1zManifestV3, payload: &[u8]) -> Vec<u8> {
+    let m = manifest.encode_to_vec();
+    let mut out = b"C1Z3\0".to_vec();
+    out.extend_from_slice(&u32::try_from(m.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(&m);
+    out.extend_from_slice(payload);
+    out
+}
+
+fn rocks_manifest(encoding: PayloadEncoding) -> C1zManifestV3 {
+    C1zManifestV3 {
+        engine: "rocksdb".into(),
+        engine_schema_version: 1,
+        payload_encoding: encoding as i32,
+        ..Default::default()
+    }
+}
+
+/// A tar with one member whose raw header fields are set by hand (the tar crate refuses
+/// to build unsafe names itself).
+fn raw_tar(name: &[u8], kind: tar::EntryType, link: Option<&str>, data: &[u8]) -> Vec<u8> {
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(kind);
+    if let Some(l) = link {
+        header.set_link_name(l).unwrap();
+    }
+    header.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&header, data).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn open_hostile(bytes: &[u8]) -> (Error, tempfile::TempDir) {
+    let base = tempfile::tempdir().unwrap();
+    let path = base.path().join("in.c1z");
+    std::fs::write(&path, bytes).unwrap();
+    let tmp = base.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let err = OpenOptions::new()
+        .with_read_only(true)
+        .with_tmp_dir(&tmp)
+        .open(&path)
+        .unwrap_err();
+    assert_eq!(bytes_of(&path), bytes, "input unchanged");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temp dir cleaned up"
+    );
+    (err, base)
+}
+
+#[test]
+fn hostile_tar_members_are_refused_and_nothing_escapes() {
+    let cases = [
+        raw_tar(b"../escaped", tar::EntryType::Regular, None, b"x"),
+        raw_tar(b"/abs/escaped", tar::EntryType::Regular, None, b"x"),
+        raw_tar(b"db/../../escaped", tar::EntryType::Regular, None, b"x"),
+        raw_tar(b"link", tar::EntryType::Symlink, Some("/etc/passwd"), b""),
+        raw_tar(b"hard", tar::EntryType::Link, Some("/etc/passwd"), b""),
+        raw_tar(b"dev", tar::EntryType::Char, None, b""),
+    ];
+    for tar in cases {
+        for encoding in [PayloadEncoding::Tar, PayloadEncoding::TarZstd] {
+            let payload = if encoding == PayloadEncoding::Tar {
+                tar.clone()
+            } else {
+                zstd::encode_all(&tar[..], 1).unwrap()
+            };
+            let (err, base) = open_hostile(&envelope(&rocks_manifest(encoding), &payload));
+            assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+            assert!(!base.path().join("escaped").exists());
+            assert!(!std::path::Path::new("/abs/escaped").exists());
+        }
+    }
+}
+
+#[test]
+fn truncated_and_foreign_payloads_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.c1z");
+    rocks_file(&path, PayloadEncoding::TarZstd);
+    let bytes = bytes_of(&path);
+    for cut in [bytes.len() - 1, bytes.len() - 100, bytes.len() / 2] {
+        let (err, _) = open_hostile(&bytes[..cut]);
+        assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err:?}");
+        let p = dir.path().join(format!("cut{cut}.c1z"));
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        assert!(c1z::inspect::verify(&p).is_err());
+    }
+    let (err, _) = open_hostile(&envelope(
+        &C1zManifestV3 {
+            engine: "leveldb9".into(),
+            ..Default::default()
+        },
+        b"",
+    ));
+    assert!(matches!(err, Error::EngineNotSupported { .. }), "{err:?}");
+    let newer = C1zManifestV3 {
+        engine_schema_version: 99,
+        ..rocks_manifest(PayloadEncoding::Tar)
+    };
+    let (err, _) = open_hostile(&envelope(&newer, b""));
+    assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err:?}");
+    let odd = C1zManifestV3 {
+        payload_encoding: 3,
+        ..rocks_manifest(PayloadEncoding::Tar)
+    };
+    let (err, _) = open_hostile(&envelope(&odd, b""));
+    assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err:?}");
+}
+
+#[test]
+fn batons_indexed_files_verify_and_a_flipped_byte_names_the_frame() {
+    let Some(dir) = samples() else { return };
+    for name in [
+        "sync.36zM46KKuaBq0wjSSvKh5o0350y.unexpanded.pebble.c1z",
+        "current/v025-full.pebble.c1z",
+        "current/v025-full.tarzstd.pebble.c1z",
+    ] {
+        let parts = c1z::inspect::verify(&dir.join(name)).unwrap();
+        assert!(!parts.is_empty(), "{name}");
+    }
+    let path = dir.join("current/v025-full.pebble.c1z");
+    let info = c1z::inspect::inspect(&path).unwrap();
+    let frames = info.frames.expect("indexed payload lists its frames");
+    assert!(frames.len() > 3);
+    let big = frames.iter().max_by_key(|f| f.compressed_size).unwrap();
+    let mut bytes = bytes_of(&path);
+    let at = usize::try_from(big.offset + big.compressed_size / 2).unwrap();
+    bytes[at] ^= 0x40;
+    let tmp = tempfile::tempdir().unwrap();
+    let flipped = tmp.path().join("flipped.c1z");
+    std::fs::write(&flipped, &bytes).unwrap();
+    let err = c1z::inspect::verify(&flipped).unwrap_err().to_string();
+    assert!(err.contains(&big.name), "{err} should name {}", big.name);
+}
