@@ -71,6 +71,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Grant expansion cannot proceed: an edge's source entitlement is not on the grant's
+    /// principal, or the graph is inconsistent.
+    #[error("invalid expansion edge on grant '{grant_id}': {reason}")]
+    InvalidExpansion {
+        /// The edge-defining grant (empty if the problem is not one grant's).
+        grant_id: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A caller-supplied argument is invalid (page token, sync type, parent, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

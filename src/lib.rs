@@ -38,6 +38,7 @@ pub mod codec;
 pub mod convert;
 pub mod engine;
 mod error;
+pub mod expand;
 mod file;
 pub mod format;
 pub mod inspect;

@@ -205,3 +205,177 @@ fn generate_writes_a_new_file_and_never_overwrites() {
     let v = json(&c1z(&["stats", out.to_str().unwrap(), "--json"]));
     assert_eq!(v["resources_by_resource_type"]["user"].as_u64(), Some(20));
 }
+
+#[test]
+fn convert_to_rocksdb_and_back_keeps_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("s.c1z");
+    small_file(&src, true);
+    let rocks = dir.path().join("r.c1z");
+    let back = dir.path().join("b.c1z");
+    for (from, to, engine) in [(&src, &rocks, "rocksdb"), (&rocks, &back, "sqlite")] {
+        let out = c1z(&[
+            "convert",
+            from.to_str().unwrap(),
+            to.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let info = json(&c1z(&["info", rocks.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        (
+            info["format"].as_str(),
+            info["engine"].as_str(),
+            info["payload_encoding"].as_str()
+        ),
+        (Some("v3"), Some("rocksdb"), Some("tar_zstd"))
+    );
+    let tar = dir.path().join("t.c1z");
+    assert!(
+        c1z(&[
+            "convert",
+            src.to_str().unwrap(),
+            tar.to_str().unwrap(),
+            "--engine",
+            "rocksdb",
+            "--payload-encoding",
+            "tar"
+        ])
+        .status
+        .success()
+    );
+    assert_eq!(
+        json(&c1z(&["info", tar.to_str().unwrap(), "--json"]))["payload_encoding"],
+        "tar"
+    );
+    let stats = |p: &Path| json(&c1z(&["stats", p.to_str().unwrap(), "--json"]));
+    assert_eq!(stats(&rocks), stats(&src));
+    assert_eq!(stats(&back), stats(&src));
+    assert_eq!(stats(&tar), stats(&src));
+    // Never overwrites.
+    let again = c1z(&[
+        "convert",
+        src.to_str().unwrap(),
+        rocks.to_str().unwrap(),
+        "--engine",
+        "rocksdb",
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn verify_passes_on_good_files_and_names_the_bad_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("s.c1z");
+    small_file(&src, true);
+    assert_eq!(
+        c1z(&["verify", src.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    let mut bytes = std::fs::read(&src).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x10;
+    std::fs::write(&src, &bytes).unwrap();
+    assert_eq!(
+        c1z(&["verify", src.to_str().unwrap()]).status.code(),
+        Some(1)
+    );
+    let Some(samples) = samples() else { return };
+    let pebble = samples.join("sync.36zM46KKuaBq0wjSSvKh5o0350y.unexpanded.pebble.c1z");
+    let out = c1z(&["verify", pebble.to_str().unwrap(), "--json"]);
+    let v = json(&out);
+    assert_eq!(v["ok"], true);
+    let info = json(&c1z(&["info", pebble.to_str().unwrap(), "--json"]));
+    let frames = info["frames"].as_array().unwrap();
+    let frame = frames
+        .iter()
+        .max_by_key(|f| f["compressed_size"].as_i64().unwrap())
+        .unwrap();
+    let mut bytes = std::fs::read(&pebble).unwrap();
+    let at = usize::try_from(frame["offset"].as_i64().unwrap() + 40).unwrap();
+    bytes[at] ^= 0x01;
+    let bad = dir.path().join("bad.pebble.c1z");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = c1z(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(frame["name"].as_str().unwrap()), "{err}");
+}
+
+#[test]
+fn expand_writes_a_copy_and_leaves_the_input_alone() {
+    let Some(samples) = samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.c1z");
+    std::fs::copy(
+        samples.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.unexpanded"),
+        &input,
+    )
+    .unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let out = dir.path().join("out.c1z");
+    let o = c1z(&[
+        "expand",
+        input.to_str().unwrap(),
+        "--sync-id",
+        "36zfOAoWMxQdISbixanQCRBiX7E",
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let v = json(&o);
+    assert_eq!(v["report"]["grants_added"].as_u64(), Some(12_072));
+    assert_eq!(v["report"]["grants_updated"].as_u64(), Some(1_199));
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains("12072 grants added") && summary.contains("799 edges"),
+        "{summary}"
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), before, "input untouched");
+    let stats = json(&c1z(&[
+        "stats",
+        out.to_str().unwrap(),
+        "--sync-id",
+        "36zfOAoWMxQdISbixanQCRBiX7E",
+        "--json",
+    ]));
+    assert_eq!(stats["grants"].as_u64(), Some(14_981));
+    // Refuses to overwrite; --in-place rewrites the input.
+    assert_eq!(
+        c1z(&[
+            "expand",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    let o = c1z(&[
+        "expand",
+        input.to_str().unwrap(),
+        "--sync-id",
+        "36zfOAoWMxQdISbixanQCRBiX7E",
+        "--in-place",
+    ]);
+    assert!(o.status.success());
+    assert_ne!(std::fs::read(&input).unwrap(), before);
+    // Expanding an expanded file adds nothing.
+    let v = json(&c1z(&[
+        "expand",
+        input.to_str().unwrap(),
+        "--sync-id",
+        "36zfOAoWMxQdISbixanQCRBiX7E",
+        "--in-place",
+        "--json",
+    ]));
+    assert_eq!(v["report"]["grants_added"].as_u64(), Some(0));
+    assert_eq!(v["report"]["grants_updated"].as_u64(), Some(0));
+}

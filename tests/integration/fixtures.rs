@@ -443,3 +443,105 @@ fn zstd_fcs(frame: &[u8]) -> Option<u64> {
     }
     Some(if fcs_len == 2 { v + 256 } else { v })
 }
+
+/// The expansion oracle: expanding baton's unexpanded 36zf sync reproduces the expanded
+/// file's grants exactly (keys and source-key sets), on both engines.
+#[test]
+fn expansion_matches_the_36zf_oracle_on_both_engines() {
+    use std::collections::BTreeMap;
+    let Some(dir) = samples() else { return };
+    let sync = SyncId::from("36zfOAoWMxQdISbixanQCRBiX7E");
+    let listing =
+        |s: &c1z::AnyStore| -> BTreeMap<String, (String, std::collections::BTreeSet<String>)> {
+            s.all_grants(GrantQuery {
+                sync_id: Some(sync.clone()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|g| {
+                let e = g.grant.entitlement.as_ref().unwrap().id.clone();
+                let p = g.grant.principal.as_ref().unwrap().id.clone().unwrap();
+                let keys = g
+                    .grant
+                    .sources
+                    .map(|s| s.sources.into_keys().collect())
+                    .unwrap_or_default();
+                (
+                    format!("{e}|{}|{}", p.resource_type, p.resource),
+                    (g.grant.id, keys),
+                )
+            })
+            .collect()
+        };
+    let expected = listing(
+        C1zFile::open_read_only(dir.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded"))
+            .unwrap()
+            .store(),
+    );
+    assert_eq!(expected.len(), 14_981);
+    let tmp = tempfile::tempdir().unwrap();
+    let sqlite = tmp.path().join("u.c1z");
+    std::fs::copy(
+        dir.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.unexpanded"),
+        &sqlite,
+    )
+    .unwrap();
+    let rocks = tmp.path().join("u.rocks.c1z");
+    {
+        let src = C1zFile::open_read_only(&sqlite).unwrap();
+        let dst = c1z::OpenOptions::new()
+            .with_create(true)
+            .with_engine(c1z::engine::EngineKind::Rocks)
+            .open(&rocks)
+            .unwrap();
+        c1z::convert::copy_all(src.store(), dst.store()).unwrap();
+        dst.close().unwrap();
+    }
+    for path in [&sqlite, &rocks] {
+        let f = C1zFile::open(path).unwrap();
+        let report = c1z::expand::expand(f.store(), &sync, &Default::default()).unwrap();
+        assert_eq!(
+            (
+                report.edge_grants,
+                report.nodes,
+                report.edges,
+                report.cycles,
+                report.layers
+            ),
+            (409, 240, 799, 0, 21)
+        );
+        assert_eq!(
+            (
+                report.dropped_missing_source,
+                report.dropped_missing_destination
+            ),
+            (0, 0)
+        );
+        assert_eq!(
+            (report.grants_added, report.grants_updated),
+            (12_072, 1_199)
+        );
+        let got = listing(f.store());
+        assert_eq!(got.len(), expected.len());
+        let mut mismatches = 0;
+        for (k, (id, keys)) in &expected {
+            match got.get(k) {
+                Some((gid, gkeys)) if gid == id && gkeys == keys => {}
+                other => {
+                    mismatches += 1;
+                    if mismatches < 5 {
+                        eprintln!("{k}: expected {id} {keys:?}, got {other:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(mismatches, 0, "{}", path.display());
+        // Saved and reopened, the result stays.
+        f.close().unwrap();
+        assert_eq!(
+            listing(C1zFile::open_read_only(path).unwrap().store()).len(),
+            14_981
+        );
+    }
+}

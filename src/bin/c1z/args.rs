@@ -81,4 +81,27 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Expand grants (GrantExpandable edges) of one sync into derived grants, writing an
+    /// expanded copy (or the input itself with --in-place).
+    Expand {
+        /// The .c1z file to expand.
+        input: PathBuf,
+        /// Where to write the expanded file (must not exist).
+        #[arg(
+            short = 'o',
+            long = "output",
+            required_unless_present = "in_place",
+            conflicts_with = "in_place"
+        )]
+        output: Option<PathBuf>,
+        /// Rewrite the input file instead.
+        #[arg(long)]
+        in_place: bool,
+        /// The sync to expand (default: the latest finished sync).
+        #[arg(long)]
+        sync_id: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

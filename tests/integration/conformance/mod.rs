@@ -39,6 +39,7 @@ fn assert_rows(engine: c1z::engine::EngineKind, got: &[String], want: &[&str]) {
     }
 }
 
+mod expand;
 mod grants;
 mod objects;
 mod pagination;

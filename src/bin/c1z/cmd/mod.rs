@@ -2,6 +2,7 @@
 //! and prints.
 
 mod convert;
+mod expand;
 mod generate;
 mod info;
 mod stats;
@@ -47,5 +48,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             payload_encoding,
         } => convert::run(&input, &output, &engine, &payload_encoding),
         Command::Verify { file, json } => verify::run(&file, json),
+        Command::Expand {
+            input,
+            output,
+            in_place,
+            sync_id,
+            json,
+        } => expand::run(
+            &input,
+            output.as_deref(),
+            in_place,
+            sync_id.as_deref(),
+            json,
+        ),
     }
 }
