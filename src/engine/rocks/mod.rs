@@ -49,6 +49,9 @@ pub struct RocksStore {
     dirty: AtomicBool,
     /// Serializes read-modify-write upserts (reads stay concurrent).
     write_lock: Mutex<()>,
+    /// Writes skip the write-ahead log: the database is a private working copy discarded
+    /// after a crash, and saving flushes memtables before the checkpoint.
+    write_opts: rocksdb::WriteOptions,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -83,6 +86,11 @@ impl RocksStore {
             read_only,
             dirty: AtomicBool::new(false),
             write_lock: Mutex::new(()),
+            write_opts: {
+                let mut w = rocksdb::WriteOptions::default();
+                w.disable_wal(true);
+                w
+            },
         };
         match store.db.get(keys::meta_key("schema_version"))? {
             Some(v) => match u32_value(&v) {
@@ -219,7 +227,7 @@ impl RocksStore {
         let mut claim = rocksdb::WriteBatch::default();
         claim.put(keys::meta_key("next_sync_seq"), after.to_be_bytes());
         claim.put(keys::sync_id_key(sync.as_str()), next.to_be_bytes());
-        self.db.write(claim)?;
+        self.db.write_opt(claim, &self.write_opts)?;
         Ok(next)
     }
 }

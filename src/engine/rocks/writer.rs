@@ -69,7 +69,7 @@ fn replaced_needs_expansion(old: Option<&[u8]>, new: Option<&[u8]>, old_needs: b
 
 impl RocksStore {
     fn commit(&self, batch: WriteBatch) -> Result<()> {
-        self.db.write(batch)?;
+        self.db.write_opt(batch, &self.write_opts)?;
         self.touched();
         Ok(())
     }

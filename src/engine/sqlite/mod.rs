@@ -79,8 +79,12 @@ impl SqliteStore {
             conn.pragma_update_and_check(None, "journal_mode", "OFF", |_| Ok(()))?;
             conn.pragma_update(None, "synchronous", "OFF")?;
         } else {
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.pragma_update_and_check(None, "journal_mode", "TRUNCATE", |_| Ok(()))?;
+            // baton uses TRUNCATE + NORMAL. This file is a private working copy that is
+            // discarded after a crash (durability comes from the atomic save), so commits
+            // need no fsync; the in-memory journal still rolls back a failed call. The
+            // saved file's header is the same (rollback-journal mode, versions 1/1).
+            conn.pragma_update(None, "synchronous", "OFF")?;
+            conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
         }
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         Ok(SqliteStore {
