@@ -205,3 +205,267 @@ pub fn generate<W: Writer + ?Sized>(store: &W, spec: &SynthSpec) -> Result<SyncR
     )?;
     run.finish()
 }
+
+/// Graph shapes for expansion benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// One group of `members` users granted (expandably) on `resources` resources:
+    /// `members × resources` derived grants (2,000 × 3,000 = 6M in the benchmark).
+    FanOut {
+        /// Members of the group.
+        members: u32,
+        /// Resources the group is granted on.
+        resources: u32,
+    },
+    /// A chain of `depth` nested groups with `members` users at the bottom.
+    Chain {
+        /// Levels.
+        depth: u32,
+        /// Users in the innermost group.
+        members: u32,
+    },
+    /// `parents` groups of `members` users (drawn from `users`) all nested in one group.
+    FanIn {
+        /// Parent groups.
+        parents: u32,
+        /// Members per parent.
+        members: u32,
+        /// Distinct users to draw members from.
+        users: u32,
+    },
+    /// A ring of `size` nested groups (one cycle) with `members` users each, fed by one
+    /// outside group of `members` users.
+    Cycle {
+        /// Groups in the ring.
+        size: u32,
+        /// Users per group.
+        members: u32,
+    },
+    /// A random DAG: `edges` nestings from `sources` groups (with `members` users each) into
+    /// `destinations` groups, plus a second level of `destinations / 10` groups fed by them.
+    RandomDag {
+        /// Source groups.
+        sources: u32,
+        /// Destination groups.
+        destinations: u32,
+        /// Nestings from sources into destinations.
+        edges: u32,
+        /// Users per source group.
+        members: u32,
+    },
+}
+
+fn ent(rt: &str, id: &str, slug: &str) -> Entitlement {
+    entitlement(&resource(rt, id, format!("{rt} {id}")), slug)
+}
+
+fn user(i: u32) -> Resource {
+    resource("user", &format!("user-{i:07}"), format!("User {i}"))
+}
+
+fn group(i: u32) -> Resource {
+    resource("group", &format!("group-{i:07}"), format!("Group {i}"))
+}
+
+/// Grant of `dest` to `holder` (a group) whose members (`holder:member`) propagate.
+fn edge_grant(dest: &Entitlement, holder: &Resource) -> Grant {
+    let mut g = grant(dest, holder);
+    let id = holder.id.clone().unwrap_or_default();
+    let source = format!("{}:{}:member", id.resource_type, id.resource);
+    g.annotations.push(to_any(
+        GRANT_EXPANDABLE,
+        &GrantExpandable {
+            entitlement_ids: vec![source],
+            ..Default::default()
+        },
+    ));
+    g
+}
+
+/// Buffers grants and writes them in batches.
+struct GrantSink<'a, 's, W: Writer + ?Sized> {
+    run: &'a crate::sync::SyncWriter<'s, W>,
+    buf: Vec<Grant>,
+}
+
+impl<W: Writer + ?Sized> GrantSink<'_, '_, W> {
+    fn push(&mut self, g: Grant) -> Result<()> {
+        self.buf.push(g);
+        if self.buf.len() >= 10_000 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.run.put_grants(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Writes one finished `full` sync of the given expansion shape (unexpanded) into `store`.
+///
+/// # Errors
+/// Store errors.
+pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) -> Result<SyncRun> {
+    let mut rng = Rng(seed);
+    let run = store.start_sync(SyncType::Full, None)?;
+    let mut ents: Vec<Entitlement> = Vec::new();
+    let mut sink = GrantSink {
+        run: &run,
+        buf: Vec::new(),
+    };
+    let member_ent = |g: &Resource| entitlement(g, "member");
+    match shape {
+        Shape::FanOut { members, resources } => {
+            let g = group(0);
+            let gm = member_ent(&g);
+            ents.push(gm.clone());
+            for u in 0..members {
+                sink.push(grant(&gm, &user(u)))?;
+            }
+            for r in 0..resources {
+                let e = ent("repo", &format!("repo-{r:07}"), "access");
+                sink.push(edge_grant(&e, &g))?;
+                ents.push(e);
+            }
+        }
+        Shape::Chain { depth, members } => {
+            for i in 0..=depth {
+                ents.push(member_ent(&group(i)));
+            }
+            // group i+1 is nested in group i; users sit in the innermost group.
+            for i in 0..depth {
+                sink.push(edge_grant(&ents[i as usize], &group(i + 1)))?;
+            }
+            for u in 0..members {
+                sink.push(grant(&ents[depth as usize], &user(u)))?;
+            }
+        }
+        Shape::FanIn {
+            parents,
+            members,
+            users,
+        } => {
+            let dest = member_ent(&group(0));
+            ents.push(dest.clone());
+            for p in 1..=parents {
+                let pg = group(p);
+                let pe = member_ent(&pg);
+                for _ in 0..members {
+                    sink.push(grant(&pe, &user(rng.below(users))))?;
+                }
+                sink.push(edge_grant(&dest, &pg))?;
+                ents.push(pe);
+            }
+        }
+        Shape::Cycle { size, members } => {
+            for i in 0..=size {
+                ents.push(member_ent(&group(i)));
+            }
+            for i in 0..size {
+                // group (i+1) mod size is nested in group i: a ring.
+                let inner = (i + 1) % size;
+                sink.push(edge_grant(&ents[i as usize], &group(inner)))?;
+                for m in 0..members {
+                    sink.push(grant(&ents[i as usize], &user(i * members + m)))?;
+                }
+            }
+            // The feeder (group `size`) is nested in group 0.
+            sink.push(edge_grant(&ents[0], &group(size)))?;
+            for m in 0..members {
+                sink.push(grant(&ents[size as usize], &user(size * members + m)))?;
+            }
+        }
+        Shape::RandomDag {
+            sources,
+            destinations,
+            edges,
+            members,
+        } => {
+            let second = destinations / 10;
+            for i in 0..sources + destinations + second {
+                ents.push(member_ent(&group(i)));
+            }
+            for s in 0..sources {
+                for _ in 0..members {
+                    sink.push(grant(
+                        &ents[s as usize],
+                        &user(rng.below(sources * members)),
+                    ))?;
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..edges {
+                let (s, d) = (rng.below(sources), sources + rng.below(destinations));
+                if seen.insert((s, d)) {
+                    sink.push(edge_grant(&ents[d as usize], &group(s)))?;
+                }
+            }
+            for d in 0..destinations {
+                let top = sources + destinations + rng.below(second.max(1));
+                if second > 0 {
+                    sink.push(edge_grant(&ents[top as usize], &group(sources + d)))?;
+                }
+            }
+        }
+    }
+    sink.flush()?;
+    run.put_resource_types(&[
+        ResourceType {
+            id: "user".into(),
+            traits: vec![Trait::User as i32],
+            ..Default::default()
+        },
+        ResourceType {
+            id: "group".into(),
+            traits: vec![Trait::Group as i32],
+            ..Default::default()
+        },
+        ResourceType {
+            id: "repo".into(),
+            ..Default::default()
+        },
+    ])?;
+    for chunk in ents.chunks(10_000) {
+        run.put_entitlements(chunk)?;
+    }
+    run.finish()
+}
+
+impl Shape {
+    /// The benchmark shapes by name: `fanout-6m`, `chain-30`, `fan-in`, `cycle-1000`,
+    /// `dag-100k`.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Shape> {
+        Some(match name {
+            "fanout-6m" => Shape::FanOut {
+                members: 2_000,
+                resources: 3_000,
+            },
+            "chain-30" => Shape::Chain {
+                depth: 30,
+                members: 1_000,
+            },
+            "fan-in" => Shape::FanIn {
+                parents: 1_000,
+                members: 100,
+                users: 20_000,
+            },
+            "cycle-1000" => Shape::Cycle {
+                size: 1_000,
+                members: 10,
+            },
+            "dag-100k" => Shape::RandomDag {
+                sources: 10_000,
+                destinations: 10_000,
+                edges: 100_000,
+                members: 5,
+            },
+            _ => return None,
+        })
+    }
+}

@@ -320,6 +320,7 @@ fn tarjan(adj: &[Vec<usize>]) -> Vec<Vec<usize>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

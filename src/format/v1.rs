@@ -222,6 +222,7 @@ pub fn encode(db: &Path, out: &mut impl Write, opts: EncodeOptions) -> Result<()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

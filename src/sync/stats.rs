@@ -158,6 +158,7 @@ pub fn stats_for<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<SyncSta
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::cloned_ref_to_slice_refs,
+    clippy::type_complexity,
     missing_docs,
     unreachable_pub
 )]

@@ -156,7 +156,7 @@ pub(super) fn to_hex(bytes: &[u8]) -> String {
 
 /// Parses lowercase or uppercase hex.
 pub(super) fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -166,6 +166,7 @@ pub(super) fn from_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use proptest::prelude::*;
 

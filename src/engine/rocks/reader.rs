@@ -247,10 +247,10 @@ impl RocksStore {
         for seq in self.seqs(sync)? {
             let mut k = keys::index_head(idx, seq);
             keys::push_component(&mut k, id.as_bytes());
-            if let Some(tail) = self.db.get(&k)? {
-                if let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))? {
-                    return Ok(Some((tail, v)));
-                }
+            if let Some(tail) = self.db.get(&k)?
+                && let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))?
+            {
+                return Ok(Some((tail, v)));
             }
         }
         Ok(None)

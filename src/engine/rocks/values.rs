@@ -195,6 +195,7 @@ pub(super) fn decode_sync_run(value: &[u8]) -> Result<SyncRun> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::model::wall;

@@ -61,7 +61,7 @@ fn index_key(idx: u8, seq: u32, parts: &[&str], tail: &[u8]) -> Vec<u8> {
 fn replaced_needs_expansion(old: Option<&[u8]>, new: Option<&[u8]>, old_needs: bool) -> bool {
     match (old, new) {
         (_, None) => false,
-        (_, Some(n)) if n.is_empty() => false,
+        (_, Some([])) => false,
         (None, Some(_)) => true,
         (Some(o), Some(n)) => o != n || old_needs,
     }

@@ -29,6 +29,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             apps,
             memberships,
             nested,
+            shape,
+            engine,
         } => {
             let spec = c1z::synth::SynthSpec {
                 seed,
@@ -39,7 +41,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 memberships_per_user: memberships,
                 nested_groups: nested,
             };
-            generate::run(&out, &spec)
+            generate::run(&out, &spec, shape.as_deref(), &engine)
         }
         Command::Convert {
             input,
