@@ -30,21 +30,29 @@ fn first_seen(value: &[u8]) -> Result<chrono::NaiveDateTime> {
     ValueReader::new(value)?.time()
 }
 
-/// Values written earlier in the same call, so later duplicates see them (later wins).
+/// Rows and id-index entries written earlier in the same call, so a later duplicate sees
+/// them (later wins). Only keys that a call reads back live here; they join the write
+/// batch at the end, so values are never copied twice.
 #[derive(Default)]
 struct Pending(HashMap<Vec<u8>, Vec<u8>>);
 
 impl Pending {
     fn get(&self, store: &RocksStore, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.0.get(key) {
+            // Only duplicates within one call take this (cloning) path.
             Some(v) => Ok(Some(v.clone())),
             None => Ok(store.db.get(key)?),
         }
     }
 
-    fn put(&mut self, batch: &mut WriteBatch, key: Vec<u8>, value: Vec<u8>) {
-        batch.put(&key, &value);
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.0.insert(key, value);
+    }
+
+    fn into_batch(self, batch: &mut WriteBatch) {
+        for (k, v) in self.0 {
+            batch.put(k, v);
+        }
     }
 }
 
@@ -124,12 +132,9 @@ impl Writer for RocksStore {
                 Some(old) => first_seen(&old)?,
                 None => r.discovered_at,
             };
-            pending.put(
-                &mut batch,
-                key,
-                object_value(&discovered, &r.value.encode_to_vec()),
-            );
+            pending.put(key, object_value(&discovered, &r.value.encode_to_vec()));
         }
+        pending.into_batch(&mut batch);
         self.commit(batch)
     }
 
@@ -157,12 +162,9 @@ impl Writer for RocksStore {
                     r.discovered_at
                 }
             };
-            pending.put(
-                &mut batch,
-                key,
-                object_value(&discovered, &r.value.encode_to_vec()),
-            );
+            pending.put(key, object_value(&discovered, &r.value.encode_to_vec()));
         }
+        pending.into_batch(&mut batch);
         self.commit(batch)
     }
 
@@ -181,18 +183,19 @@ impl Writer for RocksStore {
                         Some(old) => first_seen(&old)?,
                         None => r.discovered_at,
                     };
-                    pending.put(&mut batch, key, object_value(&discovered, &data));
+                    pending.put(key, object_value(&discovered, &data));
                 }
                 None => {
                     let (rt, rid) =
                         id_parts(r.value.resource.as_ref().and_then(|res| res.id.as_ref()));
                     let tail = keys::tuple(&[rt, rid, r.value.id.as_str()]);
                     let key = keys::join(keys::head(family::ENTITLEMENT, seq), &tail);
-                    pending.put(&mut batch, key, object_value(&r.discovered_at, &data));
-                    pending.put(&mut batch, id_key, tail);
+                    pending.put(key, object_value(&r.discovered_at, &data));
+                    pending.put(id_key, tail);
                 }
             }
         }
+        pending.into_batch(&mut batch);
         self.commit(batch)
     }
 
@@ -241,7 +244,7 @@ impl Writer for RocksStore {
                     .str(&old.resource_id)
                     .tail(&data)
                     .finish();
-                pending.put(&mut batch, key, value);
+                pending.put(key, value);
             } else {
                 let ent = g.entitlement.as_ref();
                 let (rt, rid) = id_parts(
@@ -259,11 +262,7 @@ impl Writer for RocksStore {
                     .str(rid)
                     .tail(&data)
                     .finish();
-                pending.put(
-                    &mut batch,
-                    keys::join(keys::head(family::GRANT, seq), &tail),
-                    value,
-                );
+                pending.put(keys::join(keys::head(family::GRANT, seq), &tail), value);
                 batch.put(
                     index_key(index::GRANT_BY_PRINCIPAL, seq, &[pt, pid], &tail),
                     b"",
@@ -278,9 +277,10 @@ impl Writer for RocksStore {
                         b"",
                     );
                 }
-                pending.put(&mut batch, id_key, tail);
+                pending.put(id_key, tail);
             }
         }
+        pending.into_batch(&mut batch);
         self.commit(batch)
     }
 

@@ -87,6 +87,7 @@ impl SqliteStore {
             conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
         }
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
