@@ -4,6 +4,55 @@
 pub mod rocks;
 pub mod sqlite;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What every engine tracks about writes: whether the store refuses them, and whether
+/// anything changed since open or the last save (an unchanged store is never saved).
+#[derive(Debug)]
+pub struct WriteState {
+    read_only: bool,
+    dirty: AtomicBool,
+}
+
+impl WriteState {
+    pub(crate) fn new(read_only: bool) -> Self {
+        WriteState {
+            read_only,
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the store refuses writes.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether anything was written since open or the last [`WriteState::mark_clean`].
+    #[must_use]
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Records that the current content has been saved.
+    pub fn mark_clean(&self) {
+        self.dirty.store(false, Ordering::Release);
+    }
+
+    /// Fails with [`crate::Error::ReadOnly`] on a read-only store.
+    pub(crate) fn check(&self, operation: &'static str) -> crate::Result<()> {
+        if self.read_only {
+            return Err(crate::Error::ReadOnly { operation });
+        }
+        Ok(())
+    }
+
+    /// Records a write.
+    pub(crate) fn touched(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+}
+
 /// The engines this build can create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum EngineKind {

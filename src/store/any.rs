@@ -34,18 +34,18 @@ impl AnyStore {
     /// Whether anything was written since open or the last save.
     #[must_use]
     pub fn is_dirty(&self) -> bool {
-        on_engine!(self, s => s.is_dirty())
+        on_engine!(self, s => s.state().is_dirty())
     }
 
     /// Records that the current content has been saved.
     pub fn mark_clean(&self) {
-        on_engine!(self, s => s.mark_clean());
+        on_engine!(self, s => s.state().mark_clean());
     }
 
     /// Whether the store refuses writes.
     #[must_use]
     pub fn is_read_only(&self) -> bool {
-        on_engine!(self, s => s.is_read_only())
+        on_engine!(self, s => s.state().is_read_only())
     }
 }
 

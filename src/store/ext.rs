@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, SyncType, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
-    AssetQuery, BoxIter, EntitlementQuery, GrantQuery, PageRequest, PagedIter, Reader,
-    ResourceQuery, ResourceTypeQuery,
+    AssetQuery, BoxIter, EntitlementQuery, GrantQuery, PagedIter, Reader, ResourceQuery,
+    ResourceTypeQuery,
 };
 
 /// Rows fetched per round trip by the streaming iterators.
@@ -168,8 +168,8 @@ pub trait ReaderExt: Reader {
             .collect()
     }
 
-    /// Reads the whole first page of a query to check the store is usable; a convenience
-    /// for tests and tools that want all rows of a small query at once.
+    /// Every grant matching `query`, collected (for small queries; use
+    /// [`ReaderExt::stream_grants`] for large ones).
     ///
     /// # Errors
     /// Engine or decode errors.
@@ -179,6 +179,3 @@ pub trait ReaderExt: Reader {
 }
 
 impl<R: Reader + ?Sized> ReaderExt for R {}
-
-#[allow(dead_code)]
-fn _assert_object_safe(_: &dyn Reader, _: &PageRequest) {}

@@ -49,6 +49,18 @@ pub fn expanded_grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime
     }
 }
 
+/// Records of `items`, all discovered now (one timestamp per call, as baton's bulk path).
+fn records_now<T: Clone>(items: &[T]) -> Vec<Record<T>> {
+    let now = wall::now();
+    items
+        .iter()
+        .map(|v| Record {
+            value: v.clone(),
+            discovered_at: now,
+        })
+        .collect()
+}
+
 /// A handle on one sync run, through which its objects are written.
 pub struct SyncWriter<'s, W: Writer + ?Sized> {
     store: &'s W,
@@ -107,15 +119,7 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_resource_types(&self, items: &[ResourceType]) -> Result<()> {
-        let now = wall::now();
-        let rows: Vec<_> = items
-            .iter()
-            .map(|v| Record {
-                value: v.clone(),
-                discovered_at: now,
-            })
-            .collect();
-        self.store.put_resource_types(&self.id, &rows)
+        self.store.put_resource_types(&self.id, &records_now(items))
     }
 
     /// Upserts resources.
@@ -123,15 +127,7 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_resources(&self, items: &[Resource]) -> Result<()> {
-        let now = wall::now();
-        let rows: Vec<_> = items
-            .iter()
-            .map(|v| Record {
-                value: v.clone(),
-                discovered_at: now,
-            })
-            .collect();
-        self.store.put_resources(&self.id, &rows)
+        self.store.put_resources(&self.id, &records_now(items))
     }
 
     /// Upserts entitlements.
@@ -139,15 +135,7 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
     pub fn put_entitlements(&self, items: &[Entitlement]) -> Result<()> {
-        let now = wall::now();
-        let rows: Vec<_> = items
-            .iter()
-            .map(|v| Record {
-                value: v.clone(),
-                discovered_at: now,
-            })
-            .collect();
-        self.store.put_entitlements(&self.id, &rows)
+        self.store.put_entitlements(&self.id, &records_now(items))
     }
 
     /// Upserts connector grants ([`GrantUpsertMode::Replace`]); `GrantExpandable`

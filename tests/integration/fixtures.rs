@@ -348,24 +348,35 @@ fn rewritten_baton_file_keeps_content_and_schema() {
         .collect();
     assert_eq!(after, before);
     // Schema: compare the statements with baton's `.schema` dump.
-    let db = tmp.path().join("db");
-    c1z::format::v1::decode(&path, &db, Default::default()).unwrap();
+    let (_conn, ours) = schema_of(&path, tmp.path());
+    assert_eq!(ours, batons_schema(&dir));
+}
+
+/// The decoded database of a v1 file and its schema statements, normalized.
+fn schema_of(path: &Path, tmp: &Path) -> (rusqlite::Connection, BTreeSet<String>) {
+    let db = tmp.join("db");
+    c1z::format::v1::decode(path, &db, Default::default()).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut stmt = conn
-        .prepare("select sql from sqlite_master where sql is not null")
-        .unwrap();
-    let ours: BTreeSet<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|s| normalize(&s.unwrap()))
-        .collect();
-    let theirs: BTreeSet<String> = std::fs::read_to_string(dir.join("current/v025-schema.sql"))
+    let schema = {
+        let mut stmt = conn
+            .prepare("select sql from sqlite_master where sql is not null")
+            .unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|s| normalize(&s.unwrap()))
+            .collect()
+    };
+    (conn, schema)
+}
+
+/// baton v0.25.0's schema statements (`.schema` of a file it wrote), normalized.
+fn batons_schema(samples: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(samples.join("current/v025-schema.sql"))
         .unwrap()
         .split(";\n")
         .map(normalize)
         .filter(|s| !s.is_empty())
-        .collect();
-    assert_eq!(ours, theirs);
+        .collect()
 }
 
 fn normalize(sql: &str) -> String {
@@ -389,24 +400,8 @@ fn fresh_file_schema_is_batons() {
         .finish()
         .unwrap();
     f.close().unwrap();
-    let db = tmp.path().join("db");
-    c1z::format::v1::decode(&path, &db, Default::default()).unwrap();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut stmt = conn
-        .prepare("select sql from sqlite_master where sql is not null")
-        .unwrap();
-    let ours: BTreeSet<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|s| normalize(&s.unwrap()))
-        .collect();
-    let theirs: BTreeSet<String> = std::fs::read_to_string(dir.join("current/v025-schema.sql"))
-        .unwrap()
-        .split(";\n")
-        .map(normalize)
-        .filter(|s| !s.is_empty())
-        .collect();
-    assert_eq!(ours, theirs);
+    let (conn, ours) = schema_of(&path, tmp.path());
+    assert_eq!(ours, batons_schema(&dir));
     // The sync row is what baton expects of a fresh writer.
     let (backfilled, ended): (i64, String) = conn
         .query_row(
@@ -421,7 +416,7 @@ fn fresh_file_schema_is_batons() {
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..5], b"C1ZF\0");
     let fcs = zstd_fcs(&bytes[5..]);
-    assert_eq!(fcs, Some(std::fs::metadata(&db).unwrap().len()));
+    assert_eq!(fcs, Some(std::fs::metadata(tmp.path().join("db")).unwrap().len()));
 }
 
 fn zstd_fcs(frame: &[u8]) -> Option<u64> {

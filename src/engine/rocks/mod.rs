@@ -11,11 +11,11 @@ mod values;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rocksdb::{DB, Options};
 
+use crate::engine::WriteState;
 use crate::error::{Error, Result};
 use crate::model::SyncId;
 
@@ -45,8 +45,7 @@ impl From<rocksdb::Error> for Error {
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
-    read_only: bool,
-    dirty: AtomicBool,
+    state: WriteState,
     /// Serializes read-modify-write upserts (reads stay concurrent).
     write_lock: Mutex<()>,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
@@ -58,8 +57,7 @@ impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksStore")
             .field("path", &self.path)
-            .field("read_only", &self.read_only)
-            .field("dirty", &self.is_dirty())
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -83,8 +81,7 @@ impl RocksStore {
         let store = RocksStore {
             db,
             path: path.to_owned(),
-            read_only,
-            dirty: AtomicBool::new(false),
+            state: WriteState::new(read_only),
             write_lock: Mutex::new(()),
             write_opts: {
                 let mut w = rocksdb::WriteOptions::default();
@@ -120,21 +117,10 @@ impl RocksStore {
         Ok(store)
     }
 
-    /// Whether anything was written since open (or since [`RocksStore::mark_clean`]).
+    /// Read-only flag and change tracking.
     #[must_use]
-    pub fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Acquire)
-    }
-
-    /// Records that the current content has been saved.
-    pub fn mark_clean(&self) {
-        self.dirty.store(false, Ordering::Release);
-    }
-
-    /// Whether the store refuses writes.
-    #[must_use]
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
+    pub fn state(&self) -> &WriteState {
+        &self.state
     }
 
     /// The database directory.
@@ -169,14 +155,12 @@ impl RocksStore {
     }
 
     fn writable(&self, operation: &'static str) -> Result<MutexGuard<'_, ()>> {
-        if self.read_only {
-            return Err(Error::ReadOnly { operation });
-        }
+        self.state.check(operation)?;
         Ok(self.lock())
     }
 
     fn touched(&self) {
-        self.dirty.store(true, Ordering::Release);
+        self.state.touched();
     }
 
     /// The sync number of `sync`, if it has one.

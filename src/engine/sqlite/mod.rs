@@ -9,11 +9,11 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use crate::engine::WriteState;
 use crate::error::{Error, Result};
 
 /// Engine name written in metadata.
@@ -43,16 +43,14 @@ impl From<rusqlite::Error> for Error {
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
-    read_only: bool,
-    dirty: AtomicBool,
+    state: WriteState,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
-            .field("read_only", &self.read_only)
-            .field("dirty", &self.is_dirty())
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -91,26 +89,14 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
-            read_only,
-            dirty: AtomicBool::new(false),
+            state: WriteState::new(read_only),
         })
     }
 
-    /// Whether anything was written since open (or since [`SqliteStore::mark_clean`]).
+    /// Read-only flag and change tracking.
     #[must_use]
-    pub fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Acquire)
-    }
-
-    /// Records that the current content has been saved.
-    pub fn mark_clean(&self) {
-        self.dirty.store(false, Ordering::Release);
-    }
-
-    /// Whether the store refuses writes.
-    #[must_use]
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
+    pub fn state(&self) -> &WriteState {
+        &self.state
     }
 
     /// The database file.
@@ -147,13 +133,11 @@ impl SqliteStore {
     }
 
     fn writable(&self, operation: &'static str) -> Result<MutexGuard<'_, Connection>> {
-        if self.read_only {
-            return Err(Error::ReadOnly { operation });
-        }
+        self.state.check(operation)?;
         Ok(self.conn())
     }
 
     fn touched(&self) {
-        self.dirty.store(true, Ordering::Release);
+        self.state.touched();
     }
 }
