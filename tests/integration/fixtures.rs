@@ -416,7 +416,10 @@ fn fresh_file_schema_is_batons() {
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..5], b"C1ZF\0");
     let fcs = zstd_fcs(&bytes[5..]);
-    assert_eq!(fcs, Some(std::fs::metadata(tmp.path().join("db")).unwrap().len()));
+    assert_eq!(
+        fcs,
+        Some(std::fs::metadata(tmp.path().join("db")).unwrap().len())
+    );
 }
 
 fn zstd_fcs(frame: &[u8]) -> Option<u64> {
