@@ -42,6 +42,30 @@ fn id_parts(id: Option<&crate::pb::c1::connector::v2::ResourceId>) -> (&str, &st
     })
 }
 
+impl SqliteStore {
+    /// Runs `sql` once per row in one transaction (the call is atomic), binding each row
+    /// with `bind`, then records the write.
+    fn upsert_rows<T>(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        rows: &[T],
+        mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<()> {
+        let conn = self.writable(operation)?;
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(sql)?;
+            for row in rows {
+                bind(&mut stmt, row)?;
+            }
+        }
+        tx.commit()?;
+        self.touched();
+        Ok(())
+    }
+}
+
 impl Writer for SqliteStore {
     fn put_sync_run(&self, run: &SyncRun) -> Result<()> {
         let conn = self.writable("write a sync run")?;
@@ -93,37 +117,30 @@ impl Writer for SqliteStore {
     }
 
     fn put_resource_types(&self, sync: &SyncId, rows: &[Record<ResourceType>]) -> Result<()> {
-        let conn = self.writable("write resource types")?;
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
-                 values (?1, ?2, ?3, ?4) on conflict (external_id, sync_id) do update set data = excluded.data",
-            )?;
-            for r in rows {
+        self.upsert_rows(
+            "write resource types",
+            "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
+             values (?1, ?2, ?3, ?4) on conflict (external_id, sync_id) do update set data = excluded.data",
+            rows,
+            |stmt, r| {
                 stmt.execute(params![
                     r.value.id,
                     r.value.encode_to_vec(),
                     sync.as_str(),
                     wall::format(&r.discovered_at)
-                ])?;
-            }
-        }
-        tx.commit()?;
-        self.touched();
-        Ok(())
+                ])
+            },
+        )
     }
 
     fn put_resources(&self, sync: &SyncId, rows: &[Record<Resource>]) -> Result<()> {
-        let conn = self.writable("write resources")?;
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "insert into v1_resources (resource_type_id, external_id, parent_resource_type_id, \
-                 parent_resource_id, data, sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                 on conflict (external_id, sync_id) do update set data = excluded.data",
-            )?;
-            for r in rows {
+        self.upsert_rows(
+            "write resources",
+            "insert into v1_resources (resource_type_id, external_id, parent_resource_type_id, \
+             parent_resource_id, data, sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             on conflict (external_id, sync_id) do update set data = excluded.data",
+            rows,
+            |stmt, r| {
                 let (rt, id) = id_parts(r.value.id.as_ref());
                 let parent = r.value.parent_resource_id.as_ref();
                 stmt.execute(params![
@@ -134,24 +151,19 @@ impl Writer for SqliteStore {
                     r.value.encode_to_vec(),
                     sync.as_str(),
                     wall::format(&r.discovered_at)
-                ])?;
-            }
-        }
-        tx.commit()?;
-        self.touched();
-        Ok(())
+                ])
+            },
+        )
     }
 
     fn put_entitlements(&self, sync: &SyncId, rows: &[Record<Entitlement>]) -> Result<()> {
-        let conn = self.writable("write entitlements")?;
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, sync_id, \
-                 discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6) \
-                 on conflict (external_id, sync_id) do update set data = excluded.data",
-            )?;
-            for r in rows {
+        self.upsert_rows(
+            "write entitlements",
+            "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, sync_id, \
+             discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6) \
+             on conflict (external_id, sync_id) do update set data = excluded.data",
+            rows,
+            |stmt, r| {
                 let (rt, id) = id_parts(r.value.resource.as_ref().and_then(|res| res.id.as_ref()));
                 stmt.execute(params![
                     rt,
@@ -160,24 +172,21 @@ impl Writer for SqliteStore {
                     r.value.encode_to_vec(),
                     sync.as_str(),
                     wall::format(&r.discovered_at)
-                ])?;
-            }
-        }
-        tx.commit()?;
-        self.touched();
-        Ok(())
+                ])
+            },
+        )
     }
 
     fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
-        let conn = self.writable("write grants")?;
-        let tx = conn.unchecked_transaction()?;
-        {
-            let on_conflict = match mode {
-                GrantUpsertMode::Replace => ON_CONFLICT_REPLACE,
-                GrantUpsertMode::PreserveExpansion => ON_CONFLICT_PRESERVE,
-            };
-            let mut stmt = tx.prepare_cached(&format!("{INSERT_GRANT}{on_conflict}"))?;
-            for r in rows {
+        let on_conflict = match mode {
+            GrantUpsertMode::Replace => ON_CONFLICT_REPLACE,
+            GrantUpsertMode::PreserveExpansion => ON_CONFLICT_PRESERVE,
+        };
+        self.upsert_rows(
+            "write grants",
+            &format!("{INSERT_GRANT}{on_conflict}"),
+            rows,
+            |stmt, r| {
                 let g = &r.grant;
                 let ent = g.entitlement.as_ref();
                 let (rt, rid) = id_parts(
@@ -197,12 +206,9 @@ impl Writer for SqliteStore {
                     codec::encode_grant(g),
                     sync.as_str(),
                     wall::format(&r.discovered_at)
-                ])?;
-            }
-        }
-        tx.commit()?;
-        self.touched();
-        Ok(())
+                ])
+            },
+        )
     }
 
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
