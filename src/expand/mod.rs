@@ -480,7 +480,33 @@ pub fn expand<W: Writer + ?Sized>(
             .sum(),
         grants_added: 0,
     };
-    for layer in &layers {
+    x.store.begin_bulk_grants()?;
+    let evaluated = evaluate(
+        &mut x,
+        &graph,
+        &layers,
+        &plan,
+        &opts.progress,
+        &mut progress,
+    );
+    // Indexes come back whether or not the evaluation succeeded.
+    let restored = x.store.end_bulk_grants();
+    evaluated?;
+    restored?;
+    x.report.write_ms = millis(x.write_time);
+    x.report.evaluate_ms = millis(eval_start.elapsed()).saturating_sub(x.report.write_ms);
+    Ok(x.report)
+}
+
+fn evaluate<W: Writer + ?Sized>(
+    x: &mut Expander<'_, W>,
+    graph: &Graph,
+    layers: &[Vec<NodeId>],
+    plan: &HashMap<NodeId, Vec<(Vec<String>, EdgeSpec)>>,
+    callback: &Option<ProgressFn>,
+    progress: &mut Progress,
+) -> Result<()> {
+    for layer in layers {
         for node in layer {
             let Some(edges) = plan.get(node) else {
                 continue;
@@ -498,13 +524,11 @@ pub fn expand<W: Writer + ?Sized>(
         x.flush()?;
         progress.layers_done += 1;
         progress.grants_added = x.report.grants_added;
-        if let Some(cb) = &opts.progress {
-            cb(&progress);
+        if let Some(cb) = callback {
+            cb(progress);
         }
     }
-    x.report.write_ms = millis(x.write_time);
-    x.report.evaluate_ms = millis(eval_start.elapsed()).saturating_sub(x.report.write_ms);
-    Ok(x.report)
+    Ok(())
 }
 
 fn millis(d: Duration) -> u64 {

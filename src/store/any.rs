@@ -144,4 +144,10 @@ impl Writer for AnyStore {
     fn compact(&self) -> Result<()> {
         on_engine!(self, s => s.compact())
     }
+    fn begin_bulk_grants(&self) -> Result<()> {
+        on_engine!(self, s => s.begin_bulk_grants())
+    }
+    fn end_bulk_grants(&self) -> Result<()> {
+        on_engine!(self, s => s.end_bulk_grants())
+    }
 }

@@ -332,4 +332,24 @@ pub trait Writer: Reader {
     /// # Errors
     /// [`crate::Error::ReadOnly`]; engine errors.
     fn compact(&self) -> Result<()>;
+
+    /// Fast-path hook: many grants are about to be written, and until
+    /// [`Writer::end_bulk_grants`] the only grant reads are by id, by entitlement and
+    /// by `needs_expansion`. An engine may defer maintaining its other grant indexes. The
+    /// default does nothing, which is correct for every engine.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn begin_bulk_grants(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Ends a [`Writer::begin_bulk_grants`] phase: every index is complete again. Safe to
+    /// call without a matching begin.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn end_bulk_grants(&self) -> Result<()> {
+        Ok(())
+    }
 }

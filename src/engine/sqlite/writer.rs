@@ -234,6 +234,25 @@ impl Writer for SqliteStore {
         Ok(())
     }
 
+    fn begin_bulk_grants(&self) -> Result<()> {
+        let conn = self.writable("write grants")?;
+        for (name, _) in super::schema::DEFERRABLE_GRANT_INDEXES {
+            conn.execute_batch(&format!("drop index if exists {name}"))?;
+        }
+        Ok(())
+    }
+
+    fn end_bulk_grants(&self) -> Result<()> {
+        if self.state().is_read_only() {
+            return Ok(());
+        }
+        let conn = self.conn();
+        for (_, ddl) in super::schema::DEFERRABLE_GRANT_INDEXES {
+            conn.execute_batch(ddl)?;
+        }
+        Ok(())
+    }
+
     fn compact(&self) -> Result<()> {
         let conn = self.writable("compact")?;
         conn.execute_batch("VACUUM")?;
