@@ -173,15 +173,15 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
 
     fn load_graph(&mut self) -> Result<Graph> {
         let mut graph = Graph::new();
-        let edge_rows: Vec<GrantRecord> = self
-            .store
-            .stream_grants(GrantQuery {
-                sync_id: Some(self.sync.clone()),
-                needs_expansion: true,
-                ..Default::default()
-            })
-            .collect::<Result<_>>()?;
+        // Streamed: only the graph is kept, never the edge-defining grants themselves.
+        let store = self.store;
+        let edge_rows = store.stream_grants(GrantQuery {
+            sync_id: Some(self.sync.clone()),
+            needs_expansion: true,
+            ..Default::default()
+        });
         for row in edge_rows {
+            let row = row?;
             let Some(exp) = &row.expansion else { continue };
             self.report.edge_grants += 1;
             let g = &row.grant;

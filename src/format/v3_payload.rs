@@ -140,25 +140,31 @@ fn tar_error(e: &io::Error) -> Error {
 
 /// Extracts a tar stream into `dst`: regular files and directories only (links, devices
 /// and anything else are refused), never outside `dst`.
-fn extract_tar(stream: impl Read, dst: &Path) -> Result<()> {
+/// With `dst = None` the members are read and checked but not written (verification).
+fn extract_tar(stream: impl Read, dst: Option<&Path>) -> Result<()> {
     let mut archive = tar::Archive::new(stream);
     for entry in archive.entries().map_err(|e| tar_error(&e))? {
         let mut entry = entry.map_err(|e| tar_error(&e))?;
         let path = entry.path().map_err(|e| tar_error(&e))?.into_owned();
         let rel = safe_relative(&path)?;
-        let target = dst.join(&rel);
-        match entry.header().entry_type() {
-            tar::EntryType::Directory => {
-                std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?
+        match (entry.header().entry_type(), dst) {
+            (tar::EntryType::Directory, Some(dst)) => {
+                let target = dst.join(&rel);
+                std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
+            (tar::EntryType::Directory, None) => {}
+            (tar::EntryType::Regular | tar::EntryType::Continuous, Some(dst)) => {
+                let target = dst.join(&rel);
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
                 let mut out = File::create(&target).map_err(|e| Error::io(&target, e))?;
                 io::copy(&mut entry, &mut out).map_err(|e| tar_error(&e))?;
             }
-            other => {
+            (tar::EntryType::Regular | tar::EntryType::Continuous, None) => {
+                io::copy(&mut entry, &mut io::sink()).map_err(|e| tar_error(&e))?;
+            }
+            (other, _) => {
                 return Err(Error::corrupt(
                     "v3 payload",
                     format!(
@@ -182,6 +188,30 @@ fn extract_tar(stream: impl Read, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The decoded tar stream of a tar or tar + zstd payload, failing past the decoded-size
+/// budget.
+fn tar_stream(path: &Path, header: &Header, limits: DecodeLimits) -> Result<Box<dyn Read>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(header.payload_offset))
+        .map_err(|e| Error::io(path, e))?;
+    let limit = limits.max_decoded_size;
+    if header.manifest.payload_encoding == PayloadEncoding::Tar as i32 {
+        return Ok(Box::new(Budget {
+            inner: BufReader::new(file),
+            left: limit,
+            limit,
+        }));
+    }
+    let mut dec = zstd::stream::read::Decoder::new(file).map_err(|e| Error::io(path, e))?;
+    dec.window_log_max(limits.max_window_log)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(Box::new(Budget {
+        inner: dec,
+        left: limit,
+        limit,
+    }))
+}
+
 /// Extracts the payload of the v3 file `path` into the directory `dst`.
 ///
 /// # Errors
@@ -189,31 +219,9 @@ fn extract_tar(stream: impl Read, dst: &Path) -> Result<()> {
 /// [`Error::LimitExceeded`]; [`Error::UnsupportedFormat`] for an unknown encoding.
 pub fn extract(path: &Path, header: &Header, dst: &Path, limits: DecodeLimits) -> Result<()> {
     std::fs::create_dir_all(dst).map_err(|e| Error::io(dst, e))?;
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    file.seek(SeekFrom::Start(header.payload_offset))
-        .map_err(|e| Error::io(path, e))?;
-    let limit = limits.max_decoded_size;
     match PayloadEncoding::try_from(header.manifest.payload_encoding) {
-        Ok(PayloadEncoding::Tar) => extract_tar(
-            Budget {
-                inner: BufReader::new(file),
-                left: limit,
-                limit,
-            },
-            dst,
-        ),
-        Ok(PayloadEncoding::TarZstd | PayloadEncoding::Unspecified) => {
-            let mut dec = zstd::stream::read::Decoder::new(file).map_err(|e| Error::io(path, e))?;
-            dec.window_log_max(limits.max_window_log)
-                .map_err(|e| Error::io(path, e))?;
-            extract_tar(
-                Budget {
-                    inner: dec,
-                    left: limit,
-                    limit,
-                },
-                dst,
-            )
+        Ok(PayloadEncoding::Tar | PayloadEncoding::TarZstd | PayloadEncoding::Unspecified) => {
+            extract_tar(tar_stream(path, header, limits)?, Some(dst))
         }
         Ok(PayloadEncoding::IndexedZstd) => {
             let index = read_index(path, header)?;
@@ -430,8 +438,7 @@ pub fn verify(path: &Path, header: &Header, limits: DecodeLimits) -> Result<Vec<
             }
         }
         Ok(PayloadEncoding::Tar | PayloadEncoding::TarZstd | PayloadEncoding::Unspecified) => {
-            let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-            extract(path, header, dir.path(), limits)?;
+            extract_tar(tar_stream(path, header, limits)?, None)?;
             let checks = if header.manifest.payload_encoding == PayloadEncoding::Tar as i32 {
                 "tar structure"
             } else {
