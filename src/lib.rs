@@ -55,8 +55,9 @@ pub use model::{
     ResourceTypeRecord, SyncId, SyncRun, SyncType, wall,
 };
 pub use store::{
-    AnyStore, AssetQuery, EntitlementQuery, GrantQuery, GrantUpsertMode, Page, PageRequest, Reader,
-    ReaderExt, ResourceQuery, ResourceTypeQuery, Writer,
+    AnyStore, AssetQuery, EncodedGrant, EntitlementKey, EntitlementQuery, GrantQuery,
+    GrantUpsertMode, Page, PageRequest, Reader, ReaderExt, ResourceQuery, ResourceTypeQuery,
+    Writer,
 };
 pub use sync::WriterExt;
 

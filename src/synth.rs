@@ -437,7 +437,7 @@ pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) ->
 }
 
 impl Shape {
-    /// The benchmark shapes by name: `fanout-6m`, `chain-30`, `fan-in`, `cycle-1000`,
+    /// The benchmark shapes by name: `fanout-6m`, `fanout-1m`, `chain-30`, `fan-in`, `cycle-1000`,
     /// `dag-100k`.
     #[must_use]
     pub fn named(name: &str) -> Option<Shape> {
@@ -445,6 +445,10 @@ impl Shape {
             "fanout-6m" => Shape::FanOut {
                 members: 2_000,
                 resources: 3_000,
+            },
+            "fanout-1m" => Shape::FanOut {
+                members: 1_000,
+                resources: 1_000,
             },
             "chain-30" => Shape::Chain {
                 depth: 30,

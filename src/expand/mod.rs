@@ -20,18 +20,17 @@
 
 pub mod graph;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{self, GRANT_IMMUTABLE};
 use crate::error::{Error, Result};
-use crate::model::{GrantRecord, SyncId, wall};
-use crate::pb::c1::connector::v2::{
-    Entitlement, Grant, GrantSources, Resource, grant_sources::GrantSource,
-};
-use crate::store::{GrantQuery, GrantUpsertMode, ReaderExt, Writer};
+use crate::model::{GrantRecord, ResourceKey, SyncId, wall};
+use crate::pb::c1::connector::v2::{Entitlement, Grant, GrantSources, grant_sources::GrantSource};
+use crate::store::{EncodedGrant, EntitlementKey, GrantQuery, GrantUpsertMode, ReaderExt, Writer};
 use graph::{EdgeSpec, Graph, NodeId};
+use prost::Message;
 
 /// Progress of a running expansion, reported after each layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,25 +107,21 @@ pub struct ExpandReport {
     pub write_ms: u64,
 }
 
-/// A principal key: (resource type, resource id).
-type PKey = (String, String);
-
 /// A principal holding a source entitlement.
 struct Member {
-    key: PKey,
+    key: Arc<ResourceKey>,
     direct: bool,
-    principal: Arc<Resource>,
+    /// The principal as the source grant holds it, encoded once for every grant derived
+    /// from it.
+    principal: Vec<u8>,
 }
 
-/// What flows into one destination for one principal.
-struct Contribution {
-    sources: BTreeMap<String, bool>,
-    principal: Arc<Resource>,
-}
-
-fn principal_key(g: &Grant) -> Option<PKey> {
+fn principal_key(g: &Grant) -> Option<ResourceKey> {
     let id = g.principal.as_ref()?.id.as_ref()?;
-    Some((id.resource_type.clone(), id.resource.clone()))
+    Some(ResourceKey::new(
+        id.resource_type.clone(),
+        id.resource.clone(),
+    ))
 }
 
 /// Direct on `source`: no sources at all, or a source key equal to `source` (the key's
@@ -137,6 +132,15 @@ fn direct_on(g: &Grant, source: &str) -> bool {
         .is_none_or(|s| s.sources.is_empty() || s.sources.contains_key(source))
 }
 
+/// The sources one principal receives: sorted by entitlement id, each direct if any of
+/// its flows is.
+fn merged_sources<'a>(flows: &[(&Member, &'a str)]) -> Vec<(&'a str, bool)> {
+    let mut v: Vec<(&str, bool)> = flows.iter().map(|(m, s)| (*s, m.direct)).collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+    v.dedup_by(|later, first| later.0 == first.0);
+    v
+}
+
 struct Expander<'s, W: Writer + ?Sized> {
     store: &'s W,
     sync: SyncId,
@@ -145,9 +149,11 @@ struct Expander<'s, W: Writer + ?Sized> {
     entitlements: HashMap<String, Option<Arc<Entitlement>>>,
     members: HashMap<String, Arc<Vec<Member>>>,
     uses: HashMap<String, usize>,
-    pending: Vec<GrantRecord>,
+    pending_updates: Vec<GrantRecord>,
+    pending_new: Vec<EncodedGrant>,
     write_time: Duration,
-    immutable: prost_types::Any,
+    /// The `GrantImmutable` annotation every derived grant carries, encoded.
+    immutable: Vec<u8>,
 }
 
 impl<W: Writer + ?Sized> Expander<'_, W> {
@@ -205,16 +211,16 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                     .resource
                     .as_ref()
                     .and_then(|r| r.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()));
+                    .map(ResourceKey::of);
                 if on != principal {
                     return Err(Error::InvalidExpansion {
                         grant_id: g.id.clone(),
                         reason: format!(
                             "source entitlement resource id did not match grant principal id: '{source}' is on {}, the principal is {}",
-                            on.map_or_else(|| "no resource".into(), |(t, i)| format!("{t}:{i}")),
+                            on.map_or_else(|| "no resource".into(), |k| k.external_id()),
                             principal
                                 .as_ref()
-                                .map_or_else(|| "missing".into(), |(t, i)| format!("{t}:{i}")),
+                                .map_or_else(|| "missing".into(), ResourceKey::external_id),
                         ),
                     });
                 }
@@ -237,12 +243,15 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                 skipped += 1;
                 continue;
             };
-            let direct = direct_on(&row.grant, source);
-            let principal = Arc::new(row.grant.principal.unwrap_or_default());
             out.push(Member {
-                key,
-                direct,
-                principal,
+                key: Arc::new(key),
+                direct: direct_on(&row.grant, source),
+                principal: row
+                    .grant
+                    .principal
+                    .as_ref()
+                    .map(Message::encode_to_vec)
+                    .unwrap_or_default(),
             });
         }
         self.report.skipped_no_principal += skipped;
@@ -261,25 +270,29 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         }
     }
 
-    fn write(&mut self, rec: GrantRecord) -> Result<()> {
-        self.pending.push(rec);
-        if self.pending.len() >= self.opts.write_batch {
+    fn flush_if_full(&mut self) -> Result<()> {
+        if self.pending_updates.len() + self.pending_new.len() >= self.opts.write_batch {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
         let start = Instant::now();
-        self.store.put_grants(
-            &self.sync,
-            &self.pending,
-            GrantUpsertMode::PreserveExpansion,
-        )?;
-        self.pending.clear();
+        // Updates first: the order in which they were produced.
+        if !self.pending_updates.is_empty() {
+            self.store.put_grants(
+                &self.sync,
+                &self.pending_updates,
+                GrantUpsertMode::PreserveExpansion,
+            )?;
+            self.pending_updates.clear();
+        }
+        if !self.pending_new.is_empty() {
+            self.store
+                .put_encoded_grants(&self.sync, &self.pending_new)?;
+            self.pending_new.clear();
+        }
         self.write_time += start.elapsed();
         Ok(())
     }
@@ -298,44 +311,52 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             }
             return Ok(());
         };
-        let mut contrib: HashMap<PKey, Contribution> = HashMap::new();
+        // Each parent's members, loaded once (the Arcs keep them alive here after release).
+        let mut inputs: Vec<(&str, &EdgeSpec, Arc<Vec<Member>>)> = Vec::new();
         for (sources, spec) in incoming {
             for source in sources {
-                if self.entitlement(source)?.is_none() {
-                    self.release(source);
-                    continue;
-                }
-                let members = self.members(source)?;
-                for m in members.iter() {
-                    if !spec.admits(&m.key.0) || (spec.shallow && !m.direct) {
-                        continue;
-                    }
-                    let c = contrib
-                        .entry(m.key.clone())
-                        .or_insert_with(|| Contribution {
-                            sources: BTreeMap::new(),
-                            principal: m.principal.clone(),
-                        });
-                    let d = c.sources.entry(source.clone()).or_insert(false);
-                    *d |= m.direct;
+                if self.entitlement(source)?.is_some() {
+                    inputs.push((source.as_str(), spec, self.members(source)?));
                 }
                 self.release(source);
             }
         }
-        if contrib.is_empty() {
+        // Every qualifying (principal, parent) flow, grouped by principal. The sort is
+        // stable, so a principal's first flow (whose principal object a new grant copies)
+        // is the first in edge and stream order.
+        let mut flows: Vec<(&Member, &str)> = Vec::new();
+        for (source, spec, members) in &inputs {
+            for m in members.iter() {
+                if spec.admits(&m.key.resource_type) && (m.direct || !spec.shallow) {
+                    flows.push((m, source));
+                }
+            }
+        }
+        if flows.is_empty() {
             return Ok(());
         }
+        flows.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, (m, _)) in flows.iter().enumerate() {
+            match groups.last_mut() {
+                Some(g) if flows[g.start].0.key == m.key => g.end = i + 1,
+                _ => groups.push(i..i + 1),
+            }
+        }
+        let group_of =
+            |key: &ResourceKey| groups.binary_search_by(|g| flows[g.start].0.key.as_ref().cmp(key));
+
         // Existing grants of the destination: merge into every row of a contributing
         // principal.
-        let mut has_row: HashSet<PKey> = HashSet::new();
+        let mut has_row = vec![false; groups.len()];
         let mut updates = Vec::new();
         for row in self.grants_of(dest) {
             let mut row = row?;
             let Some(key) = principal_key(&row.grant) else {
                 continue;
             };
-            let Some(c) = contrib.get(&key) else { continue };
-            has_row.insert(key);
+            let Ok(gi) = group_of(&key) else { continue };
+            has_row[gi] = true;
             let sources = &mut row
                 .grant
                 .sources
@@ -346,13 +367,13 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                 sources.insert(dest.to_owned(), GrantSource { is_direct: true });
                 changed = true;
             }
-            for (s, d) in &c.sources {
+            for (s, d) in merged_sources(&flows[groups[gi].clone()]) {
                 match sources.get_mut(s) {
                     None => {
-                        sources.insert(s.clone(), GrantSource { is_direct: *d });
+                        sources.insert(s.to_owned(), GrantSource { is_direct: d });
                         changed = true;
                     }
-                    Some(existing) if *d && !existing.is_direct => {
+                    Some(existing) if d && !existing.is_direct => {
                         existing.is_direct = true;
                         changed = true;
                     }
@@ -364,38 +385,65 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             }
         }
         self.report.grants_updated += updates.len() as u64;
-        for u in updates {
-            self.write(u)?;
+        for row in updates {
+            self.pending_updates.push(row);
+            self.flush_if_full()?;
         }
-        let mut new: Vec<(PKey, Contribution)> = contrib
-            .into_iter()
-            .filter(|(k, _)| !has_row.contains(k))
-            .collect();
-        new.sort_by(|a, b| a.0.cmp(&b.0));
+
+        // New grants, in principal order, encoded from parts shared by many grants.
+        let target = Arc::new(entitlement_key(&dest_ent));
+        let dest_encoded = dest_ent.encode_to_vec();
         let now = wall::now();
-        self.report.grants_added += new.len() as u64;
-        for ((rt, id), c) in new {
-            let grant = Grant {
-                id: format!("{dest}:{rt}:{id}"),
-                entitlement: Some((*dest_ent).clone()),
-                principal: Some((*c.principal).clone()),
-                sources: Some(GrantSources {
-                    sources: c
-                        .sources
-                        .into_iter()
-                        .map(|(k, is_direct)| (k, GrantSource { is_direct }))
-                        .collect(),
-                }),
-                annotations: vec![self.immutable.clone()],
-            };
-            self.write(GrantRecord {
-                grant,
-                expansion: None,
-                needs_expansion: false,
+        for (gi, range) in groups.iter().enumerate() {
+            if has_row[gi] {
+                continue;
+            }
+            let group = &flows[range.clone()];
+            let member = group[0].0;
+            let key = &member.key;
+            let mut id = String::with_capacity(
+                dest.len() + key.resource_type.len() + key.resource.len() + 2,
+            );
+            for part in [dest, ":", &key.resource_type, ":", &key.resource] {
+                id.push_str(part);
+            }
+            let sources = merged_sources(group);
+            let mut data = Vec::with_capacity(
+                dest_encoded.len() + member.principal.len() + id.len() + 64 + 48 * sources.len(),
+            );
+            codec::encode_grant_parts(
+                &mut data,
+                &dest_encoded,
+                &member.principal,
+                &id,
+                &[&self.immutable],
+                sources.iter().copied(),
+            );
+            self.report.grants_added += 1;
+            self.pending_new.push(EncodedGrant {
+                id,
+                entitlement: target.clone(),
+                principal: key.clone(),
+                data,
                 discovered_at: now,
-            })?;
+            });
+            self.flush_if_full()?;
         }
         Ok(())
+    }
+}
+
+fn entitlement_key(e: &Entitlement) -> EntitlementKey {
+    let (resource_type_id, resource_id) = e
+        .resource
+        .as_ref()
+        .and_then(|r| r.id.as_ref())
+        .map(|i| (i.resource_type.clone(), i.resource.clone()))
+        .unwrap_or_default();
+    EntitlementKey {
+        id: e.id.clone(),
+        resource_type_id,
+        resource_id,
     }
 }
 
@@ -420,12 +468,14 @@ pub fn expand<W: Writer + ?Sized>(
         entitlements: HashMap::new(),
         members: HashMap::new(),
         uses: HashMap::new(),
-        pending: Vec::new(),
+        pending_updates: Vec::new(),
+        pending_new: Vec::new(),
         write_time: Duration::ZERO,
         immutable: prost_types::Any {
             type_url: codec::type_url(GRANT_IMMUTABLE),
             value: Vec::new(),
-        },
+        }
+        .encode_to_vec(),
     };
     let mut graph = x.load_graph()?;
     x.report.nodes = graph.node_count() as u64;

@@ -6,8 +6,8 @@ use crate::error::Result;
 use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
-    AssetQuery, EntitlementQuery, GrantQuery, GrantUpsertMode, ObjectCounts, Page, PageRequest,
-    Reader, ResourceQuery, ResourceTypeQuery, Writer,
+    AssetQuery, EncodedGrant, EntitlementQuery, GrantQuery, GrantUpsertMode, ObjectCounts, Page,
+    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, Writer,
 };
 
 /// A store of any engine.
@@ -134,6 +134,9 @@ impl Writer for AnyStore {
     }
     fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
         on_engine!(self, s => s.put_grants(sync, rows, mode))
+    }
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        on_engine!(self, s => s.put_encoded_grants(sync, rows))
     }
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
         on_engine!(self, s => s.delete_grant(sync, grant_id))

@@ -140,6 +140,49 @@ pub enum GrantUpsertMode {
     PreserveExpansion,
 }
 
+/// The identity columns of an entitlement, as grant rows store them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntitlementKey {
+    /// Entitlement id.
+    pub id: String,
+    /// Resource type of the entitlement's resource.
+    pub resource_type_id: String,
+    /// Id of the entitlement's resource.
+    pub resource_id: String,
+}
+
+/// A grant already in its stored encoding, with the identity columns it is indexed by
+/// (see [`Writer::put_encoded_grants`]). Grant expansion writes these: one entitlement and
+/// one principal are shared by many grants, so both are reference-counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedGrant {
+    /// Grant id.
+    pub id: String,
+    /// The grant's entitlement; must match the encoded one.
+    pub entitlement: std::sync::Arc<EntitlementKey>,
+    /// The grant's principal; must match the encoded one.
+    pub principal: std::sync::Arc<ResourceKey>,
+    /// The canonical encoding of the grant ([`crate::codec::encode_grant`]), with no
+    /// `GrantExpandable` annotation.
+    pub data: Vec<u8>,
+    /// First-write time, used when the grant is new.
+    pub discovered_at: chrono::NaiveDateTime,
+}
+
+/// Decodes [`EncodedGrant`]s into the records [`Writer::put_grants`] takes.
+pub(crate) fn decode_encoded_grants(rows: &[EncodedGrant]) -> Result<Vec<GrantRecord>> {
+    rows.iter()
+        .map(|r| {
+            Ok(GrantRecord {
+                grant: crate::codec::decode("grant", &r.data)?,
+                expansion: None,
+                needs_expansion: false,
+                discovered_at: r.discovered_at,
+            })
+        })
+        .collect()
+}
+
 /// Row counts of one sync, grouped the way stats need them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectCounts {
@@ -332,6 +375,22 @@ pub trait Writer: Reader {
     /// # Errors
     /// [`crate::Error::ReadOnly`]; engine errors.
     fn compact(&self) -> Result<()>;
+
+    /// Writes grants given in their stored encoding, with the
+    /// [`GrantUpsertMode::PreserveExpansion`] rule: an existing grant with the same id
+    /// keeps its `expansion`, `needs_expansion` and `discovered_at`; a new one has no
+    /// expansion. Equivalent to decoding every row and calling [`Writer::put_grants`],
+    /// which is what the default does; engines skip the decoding and re-encoding.
+    ///
+    /// # Errors
+    /// [`crate::Error::Decode`] for data that is not a grant; as [`Writer::put_grants`].
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        self.put_grants(
+            sync,
+            &decode_encoded_grants(rows)?,
+            GrantUpsertMode::PreserveExpansion,
+        )
+    }
 
     /// Fast-path hook: many grants are about to be written, and until
     /// [`Writer::end_bulk_grants`] the only grant reads are by id, by entitlement and

@@ -255,6 +255,28 @@ proptest! {
             prop_assert_eq!(bytes, g.encode_to_vec());
         }
     }
+
+    #[test]
+    fn grant_parts_encode_like_whole_grants(g in grant()) {
+        // Expansion's shape: entitlement, principal and sources always present.
+        let mut g = g;
+        g.sources.get_or_insert_with(GrantSources::default);
+        let ent = g.entitlement.as_ref().unwrap().encode_to_vec();
+        let principal = g.principal.as_ref().unwrap().encode_to_vec();
+        let annotations: Vec<Vec<u8>> = g.annotations.iter().map(Message::encode_to_vec).collect();
+        let annotation_refs: Vec<&[u8]> = annotations.iter().map(Vec::as_slice).collect();
+        let sources = g.sources.as_ref().unwrap();
+        let mut buf = Vec::new();
+        codec::encode_grant_parts(
+            &mut buf,
+            &ent,
+            &principal,
+            &g.id,
+            &annotation_refs,
+            sources.sources.iter().map(|(k, v)| (k.as_str(), v.is_direct)),
+        );
+        prop_assert_eq!(buf, codec::encode_grant(&g));
+    }
 }
 
 fn write_sync(

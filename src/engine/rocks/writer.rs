@@ -1,6 +1,6 @@
 //! Writes: upserts with the SQLite engine's rules, one write batch per call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message;
 use rocksdb::WriteBatch;
@@ -13,7 +13,7 @@ use crate::codec;
 use crate::error::Result;
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId, ResourceType};
-use crate::store::{GrantUpsertMode, Writer};
+use crate::store::{EncodedGrant, GrantUpsertMode, Writer};
 
 fn id_parts(id: Option<&ResourceId>) -> (&str, &str) {
     id.map_or(("", ""), |i| {
@@ -282,6 +282,78 @@ impl Writer for RocksStore {
         }
         pending.into_batch(&mut batch);
         self.commit(batch)
+    }
+
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        {
+            let _lock = self.writable("write grants")?;
+            let seq = self.seq_for_write(sync)?;
+            let id_keys: Vec<Vec<u8>> = rows
+                .iter()
+                .map(|r| {
+                    let mut k = keys::index_head(index::GRANT_BY_ID, seq);
+                    keys::push_component(&mut k, r.id.as_bytes());
+                    k
+                })
+                .collect();
+            // The fast path writes new rows blind; any id already stored or repeated in
+            // the call takes the general upsert below instead.
+            let mut seen = HashSet::with_capacity(rows.len());
+            let all_new = id_keys.iter().all(|k| seen.insert(k.as_slice()))
+                && self
+                    .db
+                    .multi_get(&id_keys)
+                    .into_iter()
+                    .try_fold(true, |new, hit| {
+                        Ok::<_, rocksdb::Error>(new && hit?.is_none())
+                    })?;
+            if all_new {
+                let mut batch = WriteBatch::default();
+                for (r, id_key) in rows.iter().zip(id_keys) {
+                    let (e, p) = (&*r.entitlement, &*r.principal);
+                    let tail = keys::tuple(&[
+                        e.id.as_str(),
+                        p.resource_type.as_str(),
+                        p.resource.as_str(),
+                        r.id.as_str(),
+                    ]);
+                    let value = ValueWriter::new()
+                        .time(&r.discovered_at)
+                        .u8(0)
+                        .opt_bytes(None)
+                        .str(&e.resource_type_id)
+                        .str(&e.resource_id)
+                        .tail(&r.data)
+                        .finish();
+                    batch.put(keys::join(keys::head(family::GRANT, seq), &tail), value);
+                    batch.put(
+                        index_key(
+                            index::GRANT_BY_PRINCIPAL,
+                            seq,
+                            &[p.resource_type.as_str(), p.resource.as_str()],
+                            &tail,
+                        ),
+                        b"",
+                    );
+                    batch.put(
+                        index_key(
+                            index::GRANT_BY_ENTITLEMENT_RESOURCE,
+                            seq,
+                            &[e.resource_type_id.as_str(), e.resource_id.as_str()],
+                            &tail,
+                        ),
+                        b"",
+                    );
+                    batch.put(id_key, tail);
+                }
+                return self.commit(batch);
+            }
+        }
+        self.put_grants(
+            sync,
+            &crate::store::decode_encoded_grants(rows)?,
+            GrantUpsertMode::PreserveExpansion,
+        )
     }
 
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {

@@ -8,7 +8,7 @@ use crate::codec;
 use crate::error::Result;
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
-use crate::store::{GrantUpsertMode, Writer};
+use crate::store::{EncodedGrant, GrantUpsertMode, Writer};
 
 /// Object tables holding rows of a sync (everything but `v1_sync_runs`).
 const SYNC_TABLES: [&str; 6] = [
@@ -206,6 +206,36 @@ impl Writer for SqliteStore {
                     codec::encode_grant(g),
                     sync.as_str(),
                     wall::format(&r.discovered_at)
+                ])
+            },
+        )
+    }
+
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        // Expansion stamps a destination's grants with one time: format it once per run
+        // of equal times, not per row.
+        let mut stamp: Option<(chrono::NaiveDateTime, String)> = None;
+        self.upsert_rows(
+            "write grants",
+            &format!("{INSERT_GRANT}{ON_CONFLICT_PRESERVE}"),
+            rows,
+            |stmt, r| {
+                if stamp.as_ref().is_none_or(|(t, _)| *t != r.discovered_at) {
+                    stamp = Some((r.discovered_at, wall::format(&r.discovered_at)));
+                }
+                let text = stamp.as_ref().map_or("", |(_, s)| s.as_str());
+                stmt.execute(params![
+                    r.entitlement.resource_type_id,
+                    r.entitlement.resource_id,
+                    r.entitlement.id,
+                    r.principal.resource_type,
+                    r.principal.resource,
+                    r.id,
+                    None::<Vec<u8>>,
+                    0_i64,
+                    r.data,
+                    sync.as_str(),
+                    text
                 ])
             },
         )
