@@ -280,7 +280,115 @@ fn grants_round_trip_sources_exactly(engine: EngineKind) {
     assert_eq!(s.grant(Some(run.id()), &g.id).unwrap().unwrap().grant, g);
 }
 
+fn encoded(g: &c1z::pb::c1::connector::v2::Grant) -> c1z::EncodedGrant {
+    let e = g.entitlement.as_ref().unwrap();
+    let r = e.resource.as_ref().unwrap().id.as_ref().unwrap();
+    let p = g.principal.as_ref().unwrap().id.as_ref().unwrap();
+    c1z::EncodedGrant {
+        id: g.id.clone(),
+        entitlement: std::sync::Arc::new(c1z::EntitlementKey {
+            id: e.id.clone(),
+            resource_type_id: r.resource_type.clone(),
+            resource_id: r.resource.clone(),
+        }),
+        principal: std::sync::Arc::new(ResourceKey::of(p)),
+        data: c1z::codec::encode_grant(g),
+        discovered_at: c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap(),
+    }
+}
+
+/// New encoded grants are indexed like any other; an existing id keeps its edge and
+/// first-seen time (PreserveExpansion); a repeated id in one call: the later row wins.
+fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    let e = expandable(&["group:ops:member"]);
+    run.put_grants(&[with_expandable(grant(&eng, "group", "ops"), &e)])
+        .unwrap();
+    let before = s
+        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .unwrap()
+        .unwrap();
+
+    // All new: the blind fast path.
+    let fresh_rows: Vec<_> = ["alice", "bob"]
+        .iter()
+        .map(|u| encoded(&grant(&eng, "user", u)))
+        .collect();
+    s.put_encoded_grants(run.id(), &fresh_rows).unwrap();
+    let by_principal = s
+        .stream_grants(GrantQuery {
+            principal: Some(ResourceKey::new("user", "bob")),
+            ..query(run.id())
+        })
+        .map(|r| r.unwrap().grant.id)
+        .collect::<Vec<_>>();
+    assert_eq!(by_principal, ["group:eng:member:user:bob"]);
+    let by_resource = s
+        .stream_grants(GrantQuery {
+            resource: Some(ResourceKey::new("group", "eng")),
+            ..query(run.id())
+        })
+        .count();
+    assert_eq!(by_resource, 3);
+    let alice = s
+        .grant(Some(run.id()), "group:eng:member:user:alice")
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.grant, grant(&eng, "user", "alice"));
+    assert_eq!(alice.expansion, None);
+    assert!(!alice.needs_expansion);
+    assert_eq!(alice.discovered_at, fresh_rows[0].discovered_at);
+
+    // An existing id (the edge grant, now with sources) and a repeated one.
+    let mut edge = grant(&eng, "group", "ops");
+    edge.sources = Some(GrantSources {
+        sources: [(
+            "group:eng:member".to_owned(),
+            GrantSource { is_direct: true },
+        )]
+        .into(),
+    });
+    let mut carol_first = grant(&eng, "user", "carol");
+    carol_first.sources = Some(GrantSources::default());
+    let carol_last = grant(&eng, "user", "carol");
+    s.put_encoded_grants(
+        run.id(),
+        &[encoded(&edge), encoded(&carol_first), encoded(&carol_last)],
+    )
+    .unwrap();
+    let after = s
+        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.grant, edge);
+    assert_eq!(after.expansion, Some(e));
+    assert!(after.needs_expansion);
+    assert_eq!(after.discovered_at, before.discovered_at);
+    let carol = s
+        .grant(Some(run.id()), "group:eng:member:user:carol")
+        .unwrap()
+        .unwrap();
+    assert_eq!(carol.grant, carol_last);
+    assert_eq!(
+        s.stream_grants(query(run.id())).count(),
+        4,
+        "one row per id, every index consistent"
+    );
+    assert_eq!(
+        s.stream_grants(GrantQuery {
+            needs_expansion: true,
+            ..query(run.id())
+        })
+        .count(),
+        1
+    );
+}
+
 engines!(
+    encoded_grants_upsert_with_preserve_rule,
     replace_moves_expandable_into_expansion,
     replace_drops_blank_expandable,
     replace_recomputes_needs_expansion,
