@@ -253,6 +253,23 @@ pub enum Shape {
         /// Users per source group.
         members: u32,
     },
+    /// A 36zf-like organisation: users in groups (as `member` or `admin`), each group
+    /// granted on projects and roles through both its entitlements, and a chain of
+    /// `chain` nested groups.
+    Org {
+        /// Users.
+        users: u32,
+        /// Groups.
+        groups: u32,
+        /// Group memberships per user (one in five as `admin`).
+        memberships: u32,
+        /// Projects, and as many roles.
+        resources: u32,
+        /// Grants per group on projects and roles (half each).
+        grants_per_group: u32,
+        /// Length of the nested-group chain (`group-0` in `group-1` in …).
+        chain: u32,
+    },
 }
 
 fn ent(rt: &str, id: &str, slug: &str) -> Entitlement {
@@ -412,6 +429,62 @@ pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) ->
                 }
             }
         }
+        Shape::Org {
+            users,
+            groups,
+            memberships,
+            resources,
+            grants_per_group,
+            chain,
+        } => {
+            let gs: Vec<Resource> = (0..groups).map(group).collect();
+            let member: Vec<Entitlement> = gs.iter().map(member_ent).collect();
+            let admin: Vec<Entitlement> = gs.iter().map(|g| entitlement(g, "admin")).collect();
+            for u in 0..users {
+                let mut seen = Vec::new();
+                for _ in 0..memberships {
+                    let g = rng.below(groups);
+                    if !seen.contains(&g) {
+                        seen.push(g);
+                        let to = if rng.below(5) == 0 { &admin } else { &member };
+                        sink.push(grant(&to[g as usize], &user(u)))?;
+                    }
+                }
+            }
+            let projects: Vec<Entitlement> = (0..resources)
+                .map(|i| ent("project", &format!("project-{i:07}"), "access"))
+                .collect();
+            let roles: Vec<Entitlement> = (0..resources)
+                .map(|i| ent("role", &format!("role-{i:07}"), "assignment"))
+                .collect();
+            for (gi, g) in gs.iter().enumerate() {
+                let mut seen = Vec::new();
+                for k in 0..grants_per_group {
+                    let on = if k % 2 == 0 { &projects } else { &roles };
+                    let r = rng.below(resources);
+                    if seen.contains(&(k % 2, r)) {
+                        continue;
+                    }
+                    seen.push((k % 2, r));
+                    let mut eg = grant(&on[r as usize], g);
+                    eg.annotations.push(to_any(
+                        GRANT_EXPANDABLE,
+                        &GrantExpandable {
+                            entitlement_ids: vec![member[gi].id.clone(), admin[gi].id.clone()],
+                            ..Default::default()
+                        },
+                    ));
+                    sink.push(eg)?;
+                }
+            }
+            for i in 0..chain.min(groups.saturating_sub(1)) {
+                sink.push(edge_grant(&member[i as usize + 1], &gs[i as usize]))?;
+            }
+            ents.extend(member);
+            ents.extend(admin);
+            ents.extend(projects);
+            ents.extend(roles);
+        }
     }
     sink.flush()?;
     run.put_resource_types(&[
@@ -429,6 +502,15 @@ pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) ->
             id: "repo".into(),
             ..Default::default()
         },
+        ResourceType {
+            id: "project".into(),
+            ..Default::default()
+        },
+        ResourceType {
+            id: "role".into(),
+            traits: vec![Trait::Role as i32],
+            ..Default::default()
+        },
     ])?;
     for chunk in ents.chunks(10_000) {
         run.put_entitlements(chunk)?;
@@ -437,7 +519,7 @@ pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) ->
 }
 
 impl Shape {
-    /// The benchmark shapes by name: `fanout-6m`, `fanout-1m`, `chain-30`, `fan-in`, `cycle-1000`,
+    /// The benchmark shapes by name: `fanout-6m`, `fanout-1m`, `org-420k`, `chain-30`, `fan-in`, `cycle-1000`,
     /// `dag-100k`.
     #[must_use]
     pub fn named(name: &str) -> Option<Shape> {
@@ -449,6 +531,14 @@ impl Shape {
             "fanout-1m" => Shape::FanOut {
                 members: 1_000,
                 resources: 1_000,
+            },
+            "org-420k" => Shape::Org {
+                users: 21_300,
+                groups: 600,
+                memberships: 3,
+                resources: 2_000,
+                grants_per_group: 5,
+                chain: 20,
             },
             "chain-30" => Shape::Chain {
                 depth: 30,
