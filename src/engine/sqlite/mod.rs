@@ -85,6 +85,8 @@ impl SqliteStore {
             conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
         }
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        // Index builds (after bulk grant writes) sort with a helper thread.
+        conn.pragma_update(None, "threads", 2)?;
 
         Ok(SqliteStore {
             conn: Mutex::new(conn),

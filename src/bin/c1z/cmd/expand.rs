@@ -83,7 +83,7 @@ pub(crate) fn run(
     }
     eprintln!(
         "c1z: expanded sync {}: {} edges, {} nodes, {} cycles, {} grants added, {} updated in {:.3}s \
-         (open {:.3}s, graph {:.3}s, evaluate {:.3}s, write {:.3}s, save {:.3}s) -> {}",
+         (open {:.3}s, graph {:.3}s, evaluate {:.3}s, write {:.3}s, index {:.3}s, save {:.3}s) -> {}",
         chosen.run.id,
         report.edges,
         report.nodes,
@@ -95,6 +95,7 @@ pub(crate) fn run(
         report.graph_ms as f64 / 1e3,
         report.evaluate_ms as f64 / 1e3,
         report.write_ms as f64 / 1e3,
+        report.index_ms as f64 / 1e3,
         saved.as_secs_f64(),
         target.display()
     );
