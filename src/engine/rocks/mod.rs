@@ -75,8 +75,13 @@ impl RocksStore {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_compression_type(rocksdb::DBCompressionType::None);
-        opts.set_write_buffer_size(64 << 20);
+        opts.set_write_buffer_size(32 << 20);
         opts.increase_parallelism(2);
+        // A private working copy: never stall writes for compaction debt (bulk grant
+        // writes pause compactions), and never compact a copy that cannot change.
+        opts.set_level_zero_slowdown_writes_trigger(1 << 20);
+        opts.set_level_zero_stop_writes_trigger(1 << 20);
+        opts.set_disable_auto_compactions(read_only);
         // Upserts look ids up before writing; nearly all are misses, which a bloom filter
         // answers without reading each level-0 table's index.
         let mut table = rocksdb::BlockBasedOptions::default();
