@@ -77,6 +77,7 @@ fn shapes(c: &mut Criterion) {
         ("fan-in-1000", Shape::named("fan-in").unwrap()),
         ("cycle-1000", Shape::named("cycle-1000").unwrap()),
         ("dag-100k", Shape::named("dag-100k").unwrap()),
+        ("org-420k", Shape::named("org-420k").unwrap()),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (engine, ename) in engines() {

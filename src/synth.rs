@@ -519,8 +519,8 @@ pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) ->
 }
 
 impl Shape {
-    /// The benchmark shapes by name: `fanout-6m`, `fanout-1m`, `org-420k`, `chain-30`, `fan-in`, `cycle-1000`,
-    /// `dag-100k`.
+    /// The benchmark shapes by name: `fanout-6m`, `fanout-1m`, `org-420k`, `chain-30`,
+    /// `fan-in`, `cycle-1000`, `dag-100k`.
     #[must_use]
     pub fn named(name: &str) -> Option<Shape> {
         Some(match name {
