@@ -120,11 +120,7 @@ struct Member {
 }
 
 fn principal_key(g: &Grant) -> Option<ResourceKey> {
-    let id = g.principal.as_ref()?.id.as_ref()?;
-    Some(ResourceKey::new(
-        id.resource_type.clone(),
-        id.resource.clone(),
-    ))
+    Some(ResourceKey::of(g.principal.as_ref()?.id.as_ref()?))
 }
 
 /// Direct on `source`: no sources at all, or a source key equal to `source` (the key's

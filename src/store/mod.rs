@@ -394,8 +394,9 @@ pub trait Writer: Reader {
 
     /// Fast-path hook: many grants are about to be written, and until
     /// [`Writer::end_bulk_grants`] the only grant reads are by id, by entitlement and
-    /// by `needs_expansion`. An engine may defer maintaining its other grant indexes. The
-    /// default does nothing, which is correct for every engine.
+    /// by `needs_expansion`. An engine may defer maintaining its other grant indexes (SQLite)
+    /// or its background upkeep (RocksDB pauses compaction). The default does nothing,
+    /// which is correct for every engine.
     ///
     /// # Errors
     /// Engine errors.

@@ -25,6 +25,25 @@ fn object_value(discovered_at: &chrono::NaiveDateTime, data: &[u8]) -> Vec<u8> {
     ValueWriter::new().time(discovered_at).tail(data).finish()
 }
 
+/// A grant row's value (read back by `reader::grant_value`): first-seen time,
+/// `needs_expansion`, expansion, the entitlement's resource, the grant data.
+fn grant_row_value(
+    discovered_at: &chrono::NaiveDateTime,
+    needs_expansion: bool,
+    expansion: Option<&[u8]>,
+    resource: (&str, &str),
+    data: &[u8],
+) -> Vec<u8> {
+    ValueWriter::new()
+        .time(discovered_at)
+        .u8(u8::from(needs_expansion))
+        .opt_bytes(expansion)
+        .str(resource.0)
+        .str(resource.1)
+        .tail(data)
+        .finish()
+}
+
 /// The `discovered_at` of an existing object value.
 fn first_seen(value: &[u8]) -> Result<chrono::NaiveDateTime> {
     ValueReader::new(value)?.time()
@@ -236,14 +255,13 @@ impl Writer for RocksStore {
                 } else if !needs && old.needs_expansion {
                     batch.delete(&needs_key);
                 }
-                let value = ValueWriter::new()
-                    .time(&old.discovered_at)
-                    .u8(u8::from(needs))
-                    .opt_bytes(expansion)
-                    .str(&old.resource_type_id)
-                    .str(&old.resource_id)
-                    .tail(&data)
-                    .finish();
+                let value = grant_row_value(
+                    &old.discovered_at,
+                    needs,
+                    expansion,
+                    (&old.resource_type_id, &old.resource_id),
+                    &data,
+                );
                 pending.put(key, value);
             } else {
                 let ent = g.entitlement.as_ref();
@@ -254,14 +272,13 @@ impl Writer for RocksStore {
                 let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
                 let ent_id = ent.map_or("", |e| e.id.as_str());
                 let tail = keys::tuple(&[ent_id, pt, pid, g.id.as_str()]);
-                let value = ValueWriter::new()
-                    .time(&r.discovered_at)
-                    .u8(u8::from(r.needs_expansion))
-                    .opt_bytes(new_expansion.as_deref())
-                    .str(rt)
-                    .str(rid)
-                    .tail(&data)
-                    .finish();
+                let value = grant_row_value(
+                    &r.discovered_at,
+                    r.needs_expansion,
+                    new_expansion.as_deref(),
+                    (rt, rid),
+                    &data,
+                );
                 pending.put(keys::join(keys::head(family::GRANT, seq), &tail), value);
                 batch.put(
                     index_key(index::GRANT_BY_PRINCIPAL, seq, &[pt, pid], &tail),
@@ -327,14 +344,13 @@ impl Writer for RocksStore {
                 let mut key = Vec::new();
                 for (r, tail) in rows.iter().zip(&tails) {
                     let e = &*r.entitlement;
-                    let value = ValueWriter::new()
-                        .time(&r.discovered_at)
-                        .u8(0)
-                        .opt_bytes(None)
-                        .str(&e.resource_type_id)
-                        .str(&e.resource_id)
-                        .tail(&r.data)
-                        .finish();
+                    let value = grant_row_value(
+                        &r.discovered_at,
+                        false,
+                        None,
+                        (&e.resource_type_id, &e.resource_id),
+                        &r.data,
+                    );
                     key.clear();
                     key.extend_from_slice(&head);
                     key.extend_from_slice(tail);
