@@ -519,8 +519,18 @@ pub fn generate_shape<W: Writer + ?Sized>(store: &W, shape: Shape, seed: u64) ->
 }
 
 impl Shape {
-    /// The benchmark shapes by name: `fanout-6m`, `fanout-1m`, `org-420k`, `chain-30`,
-    /// `fan-in`, `cycle-1000`, `dag-100k`.
+    /// Names of the benchmark shapes, as [`Shape::named`] takes them.
+    pub const NAMES: [&str; 7] = [
+        "fanout-6m",
+        "fanout-1m",
+        "org-420k",
+        "chain-30",
+        "fan-in",
+        "cycle-1000",
+        "dag-100k",
+    ];
+
+    /// The benchmark shape called `name` (one of [`Shape::NAMES`]).
     #[must_use]
     pub fn named(name: &str) -> Option<Shape> {
         Some(match name {
@@ -561,5 +571,18 @@ impl Shape {
             },
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shape;
+
+    #[test]
+    fn every_listed_shape_name_resolves() {
+        for name in Shape::NAMES {
+            assert!(Shape::named(name).is_some(), "{name}");
+        }
+        assert!(Shape::named("fanout-7m").is_none());
     }
 }

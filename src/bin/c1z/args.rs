@@ -59,9 +59,9 @@ pub(crate) enum Command {
         /// Groups nested (as expandable grants) into the previous group.
         #[arg(long, default_value_t = 4)]
         nested: u32,
-        /// Instead of an organisation, write an (unexpanded) expansion benchmark shape:
-        /// fanout-6m, fanout-1m, org-420k, chain-30, fan-in, cycle-1000, dag-100k (sizes as in the benchmarks).
-        #[arg(long, value_parser = ["fanout-6m", "fanout-1m", "org-420k", "chain-30", "fan-in", "cycle-1000", "dag-100k"])]
+        /// Instead of an organisation, write an (unexpanded) expansion benchmark shape
+        /// (sizes as in the benchmarks).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(c1z::synth::Shape::NAMES))]
         shape: Option<String>,
         /// Engine of the new file.
         #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "sqlite")]
