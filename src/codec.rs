@@ -154,6 +154,14 @@ pub(crate) fn take_expandable(grant: &mut Grant) -> Result<Option<GrantExpandabl
     Ok(Some(expandable))
 }
 
+/// Whether an encoded grant can hold a `GrantExpandable` annotation: its type URL must
+/// appear verbatim, so a blob without it needs no decoding.
+pub(crate) fn may_hold_expandable(encoded_grant: &[u8]) -> bool {
+    encoded_grant
+        .windows(GRANT_EXPANDABLE.len())
+        .any(|w| w == GRANT_EXPANDABLE.as_bytes())
+}
+
 /// Baton's rule for an edge definition: at least one entitlement id that is non-blank
 /// after trimming.
 #[must_use]

@@ -67,26 +67,25 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
-        let changed = schema::init(&conn)?;
-        // A WAL-mode file (all older baton files) is folded back into the main file.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        if changed {
-            conn.execute_batch("PRAGMA optimize")?;
-        }
+        // Journal and sync settings come first so the migrations below commit without
+        // fsyncs. Leaving WAL mode (all older baton files) folds any WAL content back into
+        // the main file.
         if read_only {
             conn.pragma_update_and_check(None, "journal_mode", "OFF", |_| Ok(()))?;
-            conn.pragma_update(None, "synchronous", "OFF")?;
         } else {
             // baton uses TRUNCATE + NORMAL. This file is a private working copy that is
             // discarded after a crash (durability comes from the atomic save), so commits
             // need no fsync; the in-memory journal still rolls back a failed call. The
             // saved file's header is the same (rollback-journal mode, versions 1/1).
-            conn.pragma_update(None, "synchronous", "OFF")?;
             conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
         }
+        conn.pragma_update(None, "synchronous", "OFF")?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         // Index builds (after bulk grant writes) sort with a helper thread.
         conn.pragma_update(None, "threads", 2)?;
+        if schema::init(&conn)? {
+            conn.execute_batch("PRAGMA optimize")?;
+        }
 
         Ok(SqliteStore {
             conn: Mutex::new(conn),

@@ -231,30 +231,27 @@ fn backfill_expansion(conn: &Connection) -> Result<()> {
             tx.commit()?;
             break;
         };
+        let mut update = tx.prepare_cached(
+            "update v1_grants set expansion = ?2, needs_expansion = ?3, data = ?4 where id = ?1",
+        )?;
+        // Rows without a usable annotation stay as they are (expansion null): the id
+        // cursor, not a sentinel value, marks them done.
         for (id, data) in rows {
-            let mut update = tx.prepare_cached(
-                "update v1_grants set expansion = ?2, needs_expansion = ?3, data = ?4 where id = ?1",
-            )?;
-            let mut sentinel =
-                tx.prepare_cached("update v1_grants set expansion = X'' where id = ?1")?;
+            if !codec::may_hold_expandable(&data) {
+                continue;
+            }
             // An undecodable blob is left alone: reads will report it, the open must not fail.
-            let mut grant: Grant = match codec::decode("grant", &data) {
-                Ok(g) => g,
-                Err(_) => {
-                    sentinel.execute([id])?;
-                    continue;
-                }
+            let Ok(mut grant) = codec::decode::<Grant>("grant", &data) else {
+                continue;
             };
-            match codec::take_expandable(&mut grant) {
-                Ok(Some(e)) if codec::is_usable_expansion(&e) => {
-                    let expansion = prost::Message::encode_to_vec(&e);
-                    update.execute(params![id, expansion, 1, codec::encode_grant(&grant)])?;
-                }
-                _ => {
-                    sentinel.execute([id])?;
-                }
+            if let Ok(Some(e)) = codec::take_expandable(&mut grant)
+                && codec::is_usable_expansion(&e)
+            {
+                let expansion = prost::Message::encode_to_vec(&e);
+                update.execute(params![id, expansion, 1, codec::encode_grant(&grant)])?;
             }
         }
+        drop(update);
         tx.commit()?;
         last_id = page_last;
     }
