@@ -61,6 +61,12 @@ pub(super) mod index {
 
 /// Appends one escaped tuple component.
 pub(super) fn push_component(out: &mut Vec<u8>, s: &[u8]) {
+    // Ids rarely hold the two escaped bytes: copy them whole.
+    if !s.iter().any(|&b| b <= 0x01) {
+        out.extend_from_slice(s);
+        return;
+    }
+    out.reserve(s.len() + 4);
     for &b in s {
         match b {
             0x00 => out.extend_from_slice(&[0x01, 0x01]),
@@ -73,13 +79,18 @@ pub(super) fn push_component(out: &mut Vec<u8>, s: &[u8]) {
 /// Encodes components joined by `00` (no trailing separator).
 pub(super) fn tuple<S: AsRef<[u8]>>(parts: &[S]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_ref().len() + 1).sum());
+    push_tuple(&mut out, parts);
+    out
+}
+
+/// Appends [`tuple`]`(parts)` to `out`.
+pub(super) fn push_tuple<S: AsRef<[u8]>>(out: &mut Vec<u8>, parts: &[S]) {
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             out.push(0x00);
         }
-        push_component(&mut out, p.as_ref());
+        push_component(out, p.as_ref());
     }
-    out
 }
 
 /// Decodes a tuple into its components; `None` if an escape is invalid.

@@ -22,6 +22,13 @@ impl ValueWriter {
         ValueWriter(vec![VALUE_VERSION])
     }
 
+    /// A writer whose buffer already holds `capacity` bytes (no regrowth for known sizes).
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(1));
+        buf.push(VALUE_VERSION);
+        ValueWriter(buf)
+    }
+
     pub(super) fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self

@@ -34,7 +34,16 @@ fn grant_row_value(
     resource: (&str, &str),
     data: &[u8],
 ) -> Vec<u8> {
-    ValueWriter::new()
+    // version, time (12), flag, optional expansion, two length-prefixed strings, data.
+    let len = 1
+        + 12
+        + 1
+        + expansion.map_or(1, |e| 5 + e.len())
+        + 8
+        + resource.0.len()
+        + resource.1.len()
+        + data.len();
+    ValueWriter::with_capacity(len)
         .time(discovered_at)
         .u8(u8::from(needs_expansion))
         .opt_bytes(expansion)
@@ -305,6 +314,22 @@ impl Writer for RocksStore {
         {
             let _lock = self.writable("write grants")?;
             let seq = self.seq_for_write(sync)?;
+            // Every row's tail, back to back (one allocation for the call).
+            let mut tails = Vec::with_capacity(rows.len() * 96);
+            let mut tail_ends = Vec::with_capacity(rows.len());
+            for r in rows {
+                keys::push_tuple(
+                    &mut tails,
+                    &[
+                        r.entitlement.id.as_str(),
+                        r.principal.resource_type.as_str(),
+                        r.principal.resource.as_str(),
+                        r.id.as_str(),
+                    ],
+                );
+                tail_ends.push(tails.len());
+            }
+            let tail = |i: usize| &tails[if i == 0 { 0 } else { tail_ends[i - 1] }..tail_ends[i]];
             let id_keys: Vec<Vec<u8>> = rows
                 .iter()
                 .map(|r| {
@@ -328,21 +353,10 @@ impl Writer for RocksStore {
                 // Family by family: each run of keys is ascending (rows come in key
                 // order), so the memtable inserts reuse their skiplist position instead of
                 // jumping between four key ranges.
-                let tails: Vec<Vec<u8>> = rows
-                    .iter()
-                    .map(|r| {
-                        keys::tuple(&[
-                            r.entitlement.id.as_str(),
-                            r.principal.resource_type.as_str(),
-                            r.principal.resource.as_str(),
-                            r.id.as_str(),
-                        ])
-                    })
-                    .collect();
                 let mut batch = WriteBatch::default();
+                let mut key = Vec::with_capacity(512);
                 let head = keys::head(family::GRANT, seq);
-                let mut key = Vec::new();
-                for (r, tail) in rows.iter().zip(&tails) {
+                for (i, r) in rows.iter().enumerate() {
                     let e = &*r.entitlement;
                     let value = grant_row_value(
                         &r.discovered_at,
@@ -353,35 +367,35 @@ impl Writer for RocksStore {
                     );
                     key.clear();
                     key.extend_from_slice(&head);
-                    key.extend_from_slice(tail);
+                    key.extend_from_slice(tail(i));
                     batch.put(&key, value);
                 }
-                for (id_key, tail) in id_keys.iter().zip(&tails) {
-                    batch.put(id_key, tail);
+                for (i, id_key) in id_keys.iter().enumerate() {
+                    batch.put(id_key, tail(i));
                 }
-                for (r, tail) in rows.iter().zip(&tails) {
+                // index_key(), into one reused buffer.
+                let by_principal = keys::index_head(index::GRANT_BY_PRINCIPAL, seq);
+                for (i, r) in rows.iter().enumerate() {
                     let p = &*r.principal;
-                    batch.put(
-                        index_key(
-                            index::GRANT_BY_PRINCIPAL,
-                            seq,
-                            &[p.resource_type.as_str(), p.resource.as_str()],
-                            tail,
-                        ),
-                        b"",
-                    );
+                    key.clear();
+                    key.extend_from_slice(&by_principal);
+                    keys::push_tuple(&mut key, &[p.resource_type.as_str(), p.resource.as_str()]);
+                    key.push(0);
+                    key.extend_from_slice(tail(i));
+                    batch.put(&key, b"");
                 }
-                for (r, tail) in rows.iter().zip(&tails) {
+                let by_resource = keys::index_head(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq);
+                for (i, r) in rows.iter().enumerate() {
                     let e = &*r.entitlement;
-                    batch.put(
-                        index_key(
-                            index::GRANT_BY_ENTITLEMENT_RESOURCE,
-                            seq,
-                            &[e.resource_type_id.as_str(), e.resource_id.as_str()],
-                            tail,
-                        ),
-                        b"",
+                    key.clear();
+                    key.extend_from_slice(&by_resource);
+                    keys::push_tuple(
+                        &mut key,
+                        &[e.resource_type_id.as_str(), e.resource_id.as_str()],
                     );
+                    key.push(0);
+                    key.extend_from_slice(tail(i));
+                    batch.put(&key, b"");
                 }
                 return self.commit(batch);
             }
