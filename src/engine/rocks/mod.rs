@@ -5,11 +5,13 @@
 //! the first write's identity and `discovered_at`, one file holds many sync runs), except
 //! the order of listed rows: key order here, insertion order in SQLite.
 
+mod idfilter;
 mod keys;
 mod reader;
 mod values;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -18,6 +20,7 @@ use rocksdb::{DB, Options};
 use crate::engine::WriteState;
 use crate::error::{Error, Result};
 use crate::model::SyncId;
+use idfilter::IdFilter;
 
 /// Engine name written in v3 manifests.
 pub const ENGINE: &str = "rocksdb";
@@ -48,6 +51,11 @@ pub struct RocksStore {
     state: WriteState,
     /// Serializes read-modify-write upserts (reads stay concurrent).
     write_lock: Mutex<()>,
+    /// Per sync number, every grant-id key written so far (built on the first bulk write),
+    /// so bulk writes skip the database lookup for ids that are certainly new. Every
+    /// write of a grant-id key adds to a live filter; deletes leave it (false positives
+    /// only cost a lookup).
+    grant_ids: Mutex<HashMap<u32, IdFilter>>,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
     /// after a crash, and saving flushes memtables before the checkpoint.
     write_opts: rocksdb::WriteOptions,
@@ -93,6 +101,7 @@ impl RocksStore {
             path: path.to_owned(),
             state: WriteState::new(read_only),
             write_lock: Mutex::new(()),
+            grant_ids: Mutex::new(HashMap::new()),
             write_opts: {
                 let mut w = rocksdb::WriteOptions::default();
                 w.disable_wal(true);
@@ -180,6 +189,53 @@ impl RocksStore {
             .get(keys::sync_id_key(sync.as_str()))?
             .as_deref()
             .and_then(u32_value))
+    }
+
+    /// The grant-id filters, with the one for `seq` built from the database if missing.
+    /// Callers hold the write lock, so no key is written while it is built.
+    fn grant_id_filters(&self, seq: u32) -> Result<MutexGuard<'_, HashMap<u32, IdFilter>>> {
+        let mut filters = self
+            .grant_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !filters.contains_key(&seq) {
+            let prefix = keys::index_head(keys::index::GRANT_BY_ID, seq);
+            // Stages grow with the ids found, so no count is needed up front.
+            let mut filter = IdFilter::with_capacity(0);
+            let mut it = self.db.raw_iterator();
+            it.seek(&prefix);
+            while let Some(k) = it.key() {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                filter.insert(k);
+                it.next();
+            }
+            it.status()?;
+            filters.insert(seq, filter);
+        }
+        Ok(filters)
+    }
+
+    /// Adds grant-id keys to `seq`'s filter, if it has one.
+    fn note_grant_ids<'k>(&self, seq: u32, id_keys: impl IntoIterator<Item = &'k [u8]>) {
+        let mut filters = self
+            .grant_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = filters.get_mut(&seq) {
+            for k in id_keys {
+                f.insert(k);
+            }
+        }
+    }
+
+    /// Drops `seq`'s filter (its keys were deleted wholesale).
+    fn forget_grant_ids(&self, seq: u32) {
+        self.grant_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&seq);
     }
 
     /// Sync numbers a query reads: the one sync, or every sync in creation order.

@@ -144,6 +144,7 @@ impl Writer for RocksStore {
         }
         batch.delete(keys::head(family::SYNC_RUN, seq));
         batch.delete(keys::sync_id_key(id.as_str()));
+        self.forget_grant_ids(seq);
         self.commit(batch)
     }
 
@@ -231,6 +232,7 @@ impl Writer for RocksStore {
         let _lock = self.writable("write grants")?;
         let seq = self.seq_for_write(sync)?;
         let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
+        let mut new_ids = Vec::new();
         for r in rows {
             let g = &r.grant;
             let mut id_key = keys::index_head(index::GRANT_BY_ID, seq);
@@ -303,10 +305,12 @@ impl Writer for RocksStore {
                         b"",
                     );
                 }
+                new_ids.push(id_key.clone());
                 pending.put(id_key, tail);
             }
         }
         pending.into_batch(&mut batch);
+        self.note_grant_ids(seq, new_ids.iter().map(Vec::as_slice));
         self.commit(batch)
     }
 
@@ -339,17 +343,31 @@ impl Writer for RocksStore {
                 })
                 .collect();
             // The fast path writes new rows blind; any id already stored or repeated in
-            // the call takes the general upsert below instead.
+            // the call takes the general upsert below instead. Only ids the filter cannot
+            // rule out are looked up.
             let mut seen = HashSet::with_capacity(rows.len());
-            let all_new = id_keys.iter().all(|k| seen.insert(k.as_slice()))
-                && self
-                    .db
-                    .multi_get(&id_keys)
-                    .into_iter()
-                    .try_fold(true, |new, hit| {
-                        Ok::<_, rocksdb::Error>(new && hit?.is_none())
-                    })?;
+            let mut filters = self.grant_id_filters(seq)?;
+            let all_new = id_keys.iter().all(|k| seen.insert(k.as_slice())) && {
+                let maybe: Vec<&Vec<u8>> = match filters.get(&seq) {
+                    Some(f) => id_keys.iter().filter(|k| f.may_contain(k)).collect(),
+                    None => id_keys.iter().collect(),
+                };
+                maybe.is_empty()
+                    || self
+                        .db
+                        .multi_get(&maybe)
+                        .into_iter()
+                        .try_fold(true, |new, hit| {
+                            Ok::<_, rocksdb::Error>(new && hit?.is_none())
+                        })?
+            };
             if all_new {
+                if let Some(f) = filters.get_mut(&seq) {
+                    for k in &id_keys {
+                        f.insert(k);
+                    }
+                }
+                drop(filters);
                 // Family by family: each run of keys is ascending (rows come in key
                 // order), so the memtable inserts reuse their skiplist position instead of
                 // jumping between four key ranges.

@@ -364,7 +364,7 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
         .unwrap()
         .unwrap();
     assert_eq!(after.grant, edge);
-    assert_eq!(after.expansion, Some(e));
+    assert_eq!(after.expansion, Some(e.clone()));
     assert!(after.needs_expansion);
     assert_eq!(after.discovered_at, before.discovered_at);
     let carol = s
@@ -385,6 +385,29 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
         .count(),
         1
     );
+
+    // Ids written after the first bulk call, by either path, are still found: an
+    // edge grant written by `put_grants` keeps its expansion, and a derived grant
+    // written again keeps its row and first discovery.
+    run.put_grants(&[with_expandable(grant(&eng, "user", "dave"), &e)])
+        .unwrap();
+    let mut alice_again = encoded(&grant(&eng, "user", "alice"));
+    alice_again.discovered_at = c1z::wall::parse("2031-01-01 00:00:00.000000").unwrap();
+    s.put_encoded_grants(run.id(), &[encoded(&grant(&eng, "user", "dave"))])
+        .unwrap();
+    s.put_encoded_grants(run.id(), &[alice_again]).unwrap();
+    let dave = s
+        .grant(Some(run.id()), "group:eng:member:user:dave")
+        .unwrap()
+        .unwrap();
+    assert_eq!(dave.expansion, Some(e));
+    assert!(dave.needs_expansion);
+    let alice = s
+        .grant(Some(run.id()), "group:eng:member:user:alice")
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.discovered_at, fresh_rows[0].discovered_at);
+    assert_eq!(s.stream_grants(query(run.id())).count(), 5);
 }
 
 engines!(
