@@ -198,7 +198,7 @@ impl RocksStore {
             .grant_ids
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if !filters.contains_key(&seq) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = filters.entry(seq) {
             let prefix = keys::index_head(keys::index::GRANT_BY_ID, seq);
             // Stages grow with the ids found, so no count is needed up front.
             let mut filter = IdFilter::with_capacity(0);
@@ -212,7 +212,7 @@ impl RocksStore {
                 it.next();
             }
             it.status()?;
-            filters.insert(seq, filter);
+            slot.insert(filter);
         }
         Ok(filters)
     }
