@@ -87,6 +87,11 @@ impl IdFilter {
         }
     }
 
+    /// Keys inserted so far (repeats included).
+    pub(super) fn len(&self) -> usize {
+        self.stages.iter().map(|s| s.ids).sum()
+    }
+
     /// `false`: the key was certainly never inserted.
     pub(super) fn may_contain(&self, key: &[u8]) -> bool {
         let hash = Self::hash(key);

@@ -362,12 +362,15 @@ impl Writer for RocksStore {
                         })?
             };
             if all_new {
+                let mut ids = 0;
                 if let Some(f) = filters.get_mut(&seq) {
                     for k in &id_keys {
                         f.insert(k);
                     }
+                    ids = f.len();
                 }
                 drop(filters);
+                self.grow_memtables_for(ids)?;
                 // Family by family: each run of keys is ascending (rows come in key
                 // order), so the memtable inserts reuse their skiplist position instead of
                 // jumping between four key ranges.
