@@ -57,7 +57,7 @@ pub use model::{
 pub use store::{
     AnyStore, AssetQuery, EncodedGrant, EntitlementKey, EntitlementQuery, GrantQuery,
     GrantUpsertMode, Page, PageRequest, Reader, ReaderExt, ResourceQuery, ResourceTypeQuery,
-    Writer,
+    StoredGrant, Writer,
 };
 pub use sync::WriterExt;
 

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use crate::codec::{self, GRANT_IMMUTABLE};
 use crate::error::{Error, Result};
 use crate::model::{GrantRecord, ResourceKey, SyncId, wall};
-use crate::pb::c1::connector::v2::{Entitlement, Grant, GrantSources, grant_sources::GrantSource};
+use crate::pb::c1::connector::v2::{
+    Entitlement, Grant, GrantSources, Resource, ResourceId, grant_sources::GrantSource,
+};
 use crate::store::{EncodedGrant, EntitlementKey, GrantQuery, GrantUpsertMode, ReaderExt, Writer};
 use graph::{EdgeSpec, Graph, NodeId};
 use prost::Message;
@@ -123,12 +125,25 @@ fn principal_key(g: &Grant) -> Option<ResourceKey> {
     Some(ResourceKey::of(g.principal.as_ref()?.id.as_ref()?))
 }
 
-/// Direct on `source`: no sources at all, or a source key equal to `source` (the key's
-/// presence counts, not its stored value).
-fn direct_on(g: &Grant, source: &str) -> bool {
-    g.sources
-        .as_ref()
-        .is_none_or(|s| s.sources.is_empty() || s.sources.contains_key(source))
+/// What a source grant contributes to membership, decoded from its stored bytes (prost
+/// skips the other fields undecoded). A member is direct on the source when the grant has
+/// no sources at all or a source key equal to it (the key's presence counts, not its
+/// value).
+#[derive(Clone, PartialEq, prost::Message)]
+struct MemberView {
+    /// `Grant.principal`, as encoded; `None` when absent (a slim grant).
+    #[prost(bytes = "vec", optional, tag = "2")]
+    principal: Option<Vec<u8>>,
+    /// `Grant.sources`.
+    #[prost(message, optional, tag = "5")]
+    sources: Option<GrantSources>,
+}
+
+/// `Resource.id` of a principal.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PrincipalIdView {
+    #[prost(message, optional, tag = "1")]
+    id: Option<ResourceId>,
 }
 
 /// The sources one principal receives: sorted by entitlement id, each direct if any of
@@ -230,27 +245,50 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
     }
 
     /// The qualifying-member list of a source entitlement, loaded once while in use.
+    /// Rows are read as stored and only the principal and sources are decoded.
     fn members(&mut self, source: &str) -> Result<Arc<Vec<Member>>> {
         if let Some(m) = self.members.get(source) {
             return Ok(m.clone());
         }
         let mut out = Vec::new();
         let mut skipped = 0;
-        for row in self.grants_of(source) {
+        let rows = self.store.stream_stored_grants(GrantQuery {
+            sync_id: Some(self.sync.clone()),
+            entitlement_id: Some(source.to_owned()),
+            ..Default::default()
+        });
+        for row in rows {
             let row = row?;
-            let Some(key) = principal_key(&row.grant) else {
-                skipped += 1;
-                continue;
+            let view: MemberView = codec::decode("grant", &row.data)?;
+            let (key, principal) = match view.principal {
+                // A slim grant: its principal is the identity-column stub (as hydrated).
+                None => {
+                    let stub = Resource {
+                        id: Some(ResourceId {
+                            resource_type: row.principal.resource_type.clone(),
+                            resource: row.principal.resource.clone(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    };
+                    (row.principal, stub.encode_to_vec())
+                }
+                Some(bytes) => {
+                    let id: PrincipalIdView = codec::decode("grant principal", &bytes)?;
+                    let Some(id) = id.id else {
+                        skipped += 1;
+                        continue;
+                    };
+                    (ResourceKey::of(&id), bytes)
+                }
             };
             out.push(Member {
                 key: Arc::new(key),
-                direct: direct_on(&row.grant, source),
-                principal: row
-                    .grant
-                    .principal
+                direct: view
+                    .sources
                     .as_ref()
-                    .map(Message::encode_to_vec)
-                    .unwrap_or_default(),
+                    .is_none_or(|s| s.sources.is_empty() || s.sources.contains_key(source)),
+                principal,
             });
         }
         self.report.skipped_no_principal += skipped;

@@ -7,7 +7,7 @@ use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
     AssetQuery, EncodedGrant, EntitlementQuery, GrantQuery, GrantUpsertMode, ObjectCounts, Page,
-    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, Writer,
+    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, StoredGrant, Writer,
 };
 
 /// A store of any engine.
@@ -106,6 +106,13 @@ impl Reader for AnyStore {
     }
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
         on_engine!(self, s => s.list_grants(query, page))
+    }
+    fn list_stored_grants(
+        &self,
+        query: &GrantQuery,
+        page: &PageRequest,
+    ) -> Result<Page<StoredGrant>> {
+        on_engine!(self, s => s.list_stored_grants(query, page))
     }
     fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
         on_engine!(self, s => s.list_assets(query, page))

@@ -7,7 +7,7 @@ use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, SyncType, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
     AssetQuery, BoxIter, EntitlementQuery, GrantQuery, PagedIter, Reader, ResourceQuery,
-    ResourceTypeQuery,
+    ResourceTypeQuery, StoredGrant,
 };
 
 /// Rows fetched per round trip by the streaming iterators.
@@ -132,6 +132,14 @@ pub trait ReaderExt: Reader {
     fn stream_grants(&self, query: GrantQuery) -> BoxIter<'_, GrantRecord> {
         Box::new(PagedIter::new(STREAM_PAGE, move |p| {
             self.list_grants(&query, p)
+        }))
+    }
+
+    /// Streams grants matching `query` as stored, not decoded
+    /// ([`Reader::list_stored_grants`]).
+    fn stream_stored_grants(&self, query: GrantQuery) -> BoxIter<'_, StoredGrant> {
+        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
+            self.list_stored_grants(&query, p)
         }))
     }
 

@@ -151,6 +151,16 @@ pub struct EntitlementKey {
     pub resource_id: String,
 }
 
+/// A grant as stored, not decoded: its encoding and the principal it is stored under (see
+/// [`Reader::list_stored_grants`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredGrant {
+    /// The principal identity column (what a slim grant's principal is hydrated from).
+    pub principal: ResourceKey,
+    /// The encoded grant, exactly as stored.
+    pub data: Vec<u8>,
+}
+
 /// A grant already in its stored encoding, with the identity columns it is indexed by
 /// (see [`Writer::put_encoded_grants`]). Grant expansion writes these: one entitlement and
 /// one principal are shared by many grants, so both are reference-counted.
@@ -296,6 +306,37 @@ pub trait Reader: Send + Sync {
     /// # Errors
     /// As [`Reader::list_resource_types`].
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>>;
+
+    /// A page of grants as stored, not decoded: the same rows, order and page tokens as
+    /// [`Reader::list_grants`], for readers that need a few fields of many grants
+    /// (expansion reads each source's members this way). The default encodes
+    /// [`Reader::list_grants`]'s rows; engines return their stored bytes.
+    ///
+    /// # Errors
+    /// As [`Reader::list_resource_types`].
+    fn list_stored_grants(
+        &self,
+        query: &GrantQuery,
+        page: &PageRequest,
+    ) -> Result<Page<StoredGrant>> {
+        let page = self.list_grants(query, page)?;
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .map(|r| StoredGrant {
+                    principal: r
+                        .grant
+                        .principal
+                        .as_ref()
+                        .and_then(|p| p.id.as_ref())
+                        .map_or_else(|| ResourceKey::new("", ""), ResourceKey::of),
+                    data: crate::codec::encode_grant(&r.grant),
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        })
+    }
 
     /// A page of assets.
     ///

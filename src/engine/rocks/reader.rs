@@ -11,7 +11,7 @@ use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
-    ResourceQuery, ResourceTypeQuery,
+    ResourceQuery, ResourceTypeQuery, StoredGrant,
 };
 
 fn text(bytes: &[u8]) -> Result<String> {
@@ -141,6 +141,89 @@ fn value_prefix<S: AsRef<[u8]>>(parts: &[S]) -> Vec<u8> {
 }
 
 impl RocksStore {
+    /// A page of the grants matching `query`, each row (its tail and value) mapped by
+    /// `row`, which also applies the query's filters.
+    fn grants_page<T>(
+        &self,
+        query: &GrantQuery,
+        page: &PageRequest,
+        row: impl Fn(&[u8], &[u8]) -> Result<Option<T>>,
+    ) -> Result<Page<T>> {
+        let sync = query.sync_id.as_ref();
+        // The narrowest access path; every filter is still checked on each row.
+        let (head, prefixes, indexed): (Vec<u8>, Vec<Vec<u8>>, Option<usize>) =
+            if let Some(e) = &query.entitlement_id {
+                let tail = match (
+                    &query.principal,
+                    query.principal_resource_type_ids.as_slice(),
+                ) {
+                    (Some(p), _) => value_prefix(&[e, &p.resource_type, &p.resource]),
+                    (None, [t]) => value_prefix(&[e, t]),
+                    _ => value_prefix(&[e]),
+                };
+                (
+                    vec![family::GRANT],
+                    self.prefixes(family::GRANT, sync, &tail)?,
+                    None,
+                )
+            } else if let Some(p) = &query.principal {
+                let tail = value_prefix(&[&p.resource_type, &p.resource]);
+                let head = vec![family::INDEX, index::GRANT_BY_PRINCIPAL];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_BY_PRINCIPAL, sync, &tail)?,
+                    Some(2),
+                )
+            } else if let Some(r) = &query.resource {
+                let tail = value_prefix(&[&r.resource_type, &r.resource]);
+                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
+                    Some(2),
+                )
+            } else if let Some(t) = &query.resource_type_id {
+                let tail = value_prefix(&[t]);
+                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
+                    Some(2),
+                )
+            } else if query.needs_expansion {
+                let head = vec![family::INDEX, index::GRANT_NEEDS_EXPANSION];
+                (
+                    head,
+                    self.index_prefixes(index::GRANT_NEEDS_EXPANSION, sync, &[])?,
+                    Some(0),
+                )
+            } else {
+                (
+                    vec![family::GRANT],
+                    self.prefixes(family::GRANT, sync, &[])?,
+                    None,
+                )
+            };
+        self.page_over(&head, &prefixes, page, |k, v| {
+            let fetched;
+            let (row_tail, value) = match indexed {
+                None => (&k[5..], v),
+                Some(skip) => {
+                    // `07 idx seq <components> <grant tail>`: the row is `04 seq <grant tail>`.
+                    let row_tail = after_separators(&k[6..], skip)?;
+                    let mut primary = vec![family::GRANT];
+                    primary.extend_from_slice(&k[2..6]);
+                    primary.extend_from_slice(row_tail);
+                    fetched = self.db.get(&primary)?.ok_or_else(|| {
+                        Error::corrupt("rocksdb index", "grant index entry without its row")
+                    })?;
+                    (row_tail, fetched.as_slice())
+                }
+            };
+            row(row_tail, value)
+        })
+    }
+
     /// One page over the ranges `prefixes` (in order), resuming strictly after the token's
     /// key. `accept` maps a (key, value) to a row or skips it.
     fn page_over<R>(
@@ -412,79 +495,29 @@ impl Reader for RocksStore {
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
-        let sync = query.sync_id.as_ref();
-        // The narrowest access path; every filter is still checked on each row.
-        let (head, prefixes, indexed): (Vec<u8>, Vec<Vec<u8>>, Option<usize>) =
-            if let Some(e) = &query.entitlement_id {
-                let tail = match (
-                    &query.principal,
-                    query.principal_resource_type_ids.as_slice(),
-                ) {
-                    (Some(p), _) => value_prefix(&[e, &p.resource_type, &p.resource]),
-                    (None, [t]) => value_prefix(&[e, t]),
-                    _ => value_prefix(&[e]),
-                };
-                (
-                    vec![family::GRANT],
-                    self.prefixes(family::GRANT, sync, &tail)?,
-                    None,
-                )
-            } else if let Some(p) = &query.principal {
-                let tail = value_prefix(&[&p.resource_type, &p.resource]);
-                let head = vec![family::INDEX, index::GRANT_BY_PRINCIPAL];
-                (
-                    head,
-                    self.index_prefixes(index::GRANT_BY_PRINCIPAL, sync, &tail)?,
-                    Some(2),
-                )
-            } else if let Some(r) = &query.resource {
-                let tail = value_prefix(&[&r.resource_type, &r.resource]);
-                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
-                (
-                    head,
-                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
-                    Some(2),
-                )
-            } else if let Some(t) = &query.resource_type_id {
-                let tail = value_prefix(&[t]);
-                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
-                (
-                    head,
-                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
-                    Some(2),
-                )
-            } else if query.needs_expansion {
-                let head = vec![family::INDEX, index::GRANT_NEEDS_EXPANSION];
-                (
-                    head,
-                    self.index_prefixes(index::GRANT_NEEDS_EXPANSION, sync, &[])?,
-                    Some(0),
-                )
-            } else {
-                (
-                    vec![family::GRANT],
-                    self.prefixes(family::GRANT, sync, &[])?,
-                    None,
-                )
-            };
-        self.page_over(&head, &prefixes, page, |k, v| {
-            let fetched;
-            let (row_tail, value) = match indexed {
-                None => (&k[5..], v),
-                Some(skip) => {
-                    // `07 idx seq <components> <grant tail>`: the row is `04 seq <grant tail>`.
-                    let row_tail = after_separators(&k[6..], skip)?;
-                    let mut primary = vec![family::GRANT];
-                    primary.extend_from_slice(&k[2..6]);
-                    primary.extend_from_slice(row_tail);
-                    fetched = self.db.get(&primary)?.ok_or_else(|| {
-                        Error::corrupt("rocksdb index", "grant index entry without its row")
-                    })?;
-                    (row_tail, fetched.as_slice())
-                }
-            };
-            let (rec, id, res) = grant_record(row_tail, value)?;
+        self.grants_page(query, page, |tail, value| {
+            let (rec, id, res) = grant_record(tail, value)?;
             Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
+        })
+    }
+
+    fn list_stored_grants(
+        &self,
+        query: &GrantQuery,
+        page: &PageRequest,
+    ) -> Result<Page<StoredGrant>> {
+        self.grants_page(query, page, |tail, value| {
+            let id: [String; 4] = parts(tail, 4)?
+                .try_into()
+                .map_err(|_| Error::corrupt("rocksdb key", "grant tail"))?;
+            let v = grant_value(value)?;
+            let res = [v.resource_type_id, v.resource_id];
+            Ok(
+                grant_matches(query, &id, &res, v.needs_expansion).then(|| StoredGrant {
+                    principal: ResourceKey::new(id[1].as_str(), id[2].as_str()),
+                    data: v.data.to_vec(),
+                }),
+            )
         })
     }
 

@@ -15,7 +15,7 @@ use crate::model::{
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
-    ResourceQuery, ResourceTypeQuery,
+    ResourceQuery, ResourceTypeQuery, StoredGrant,
 };
 
 /// A WHERE clause under construction.
@@ -113,6 +113,36 @@ fn grant_row(r: &Row<'_>, at: usize) -> rusqlite::Result<GrantRow> {
         data: r.get(at + 7)?,
         discovered_at: text(r.get_ref(at + 8)?),
     })
+}
+
+/// The `where` terms of a grant query.
+fn grant_filter(query: &GrantQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(e) = &query.entitlement_id {
+        f.eq("entitlement_id", e.as_str());
+    }
+    f.sync(query.sync_id.as_ref());
+    if let Some(p) = &query.principal {
+        f.eq("principal_resource_type_id", p.resource_type.as_str());
+        f.eq("principal_resource_id", p.resource.as_str());
+    }
+    if !query.principal_resource_type_ids.is_empty() {
+        f.any_of(
+            "principal_resource_type_id",
+            &query.principal_resource_type_ids,
+        );
+    }
+    if let Some(r) = &query.resource {
+        f.eq("resource_type_id", r.resource_type.as_str());
+        f.eq("resource_id", r.resource.as_str());
+    }
+    if let Some(t) = &query.resource_type_id {
+        f.eq("resource_type_id", t.as_str());
+    }
+    if query.needs_expansion {
+        f.raw("needs_expansion = 1");
+    }
+    f
 }
 
 impl GrantRow {
@@ -492,36 +522,37 @@ impl Reader for SqliteStore {
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
-        let mut f = Filter::default();
-        if let Some(e) = &query.entitlement_id {
-            f.eq("entitlement_id", e.as_str());
-        }
-        f.sync(query.sync_id.as_ref());
-        if let Some(p) = &query.principal {
-            f.eq("principal_resource_type_id", p.resource_type.as_str());
-            f.eq("principal_resource_id", p.resource.as_str());
-        }
-        if !query.principal_resource_type_ids.is_empty() {
-            f.any_of(
-                "principal_resource_type_id",
-                &query.principal_resource_type_ids,
-            );
-        }
-        if let Some(r) = &query.resource {
-            f.eq("resource_type_id", r.resource_type.as_str());
-            f.eq("resource_id", r.resource.as_str());
-        }
-        if let Some(t) = &query.resource_type_id {
-            f.eq("resource_type_id", t.as_str());
-        }
-        if query.needs_expansion {
-            f.raw("needs_expansion = 1");
-        }
-        let (rows, next) = self.page("v1_grants", GRANT_COLUMNS, f, page, |r| grant_row(r, 1))?;
+        let (rows, next) =
+            self.page("v1_grants", GRANT_COLUMNS, grant_filter(query), page, |r| {
+                grant_row(r, 1)
+            })?;
         let items = rows
             .into_iter()
             .map(GrantRow::decode)
             .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+
+    fn list_stored_grants(
+        &self,
+        query: &GrantQuery,
+        page: &PageRequest,
+    ) -> Result<Page<StoredGrant>> {
+        let (items, next) = self.page(
+            "v1_grants",
+            "principal_resource_type_id, principal_resource_id, data",
+            grant_filter(query),
+            page,
+            |r| {
+                Ok(StoredGrant {
+                    principal: ResourceKey::new(text(r.get_ref(1)?), text(r.get_ref(2)?)),
+                    data: r.get(3)?,
+                })
+            },
+        )?;
         Ok(Page {
             items,
             next_page_token: next,

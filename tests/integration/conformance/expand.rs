@@ -415,7 +415,64 @@ fn expansion_output_is_preserve_mode(engine: EngineKind) {
     assert_eq!(derived.grant.sources, Some(expected));
 }
 
+/// Members are read as stored: a derived grant copies the member's principal as the
+/// source grant holds it, and a slim source grant (no principal in its bytes) gives the
+/// identity stub that reads hydrate it with.
+fn derived_grants_copy_member_principals_as_stored(engine: EngineKind) {
+    use c1z::pb::c1::connector::v2::{Resource, ResourceId};
+    let f = fresh(engine);
+    let s = f.store();
+    let sync = s.start_sync(SyncType::Full, None).unwrap();
+    sync.put_entitlements(&[member("a"), member("b")]).unwrap();
+    sync.put_grants(&[nest("a", "b", false, &[]), user_in("b", "alice")])
+        .unwrap();
+    let mut slim = user_in("b", "bob");
+    slim.principal = None;
+    s.put_encoded_grants(
+        sync.id(),
+        &[c1z::EncodedGrant {
+            id: slim.id.clone(),
+            entitlement: std::sync::Arc::new(c1z::EntitlementKey {
+                id: member("b").id,
+                resource_type_id: "group".into(),
+                resource_id: "b".into(),
+            }),
+            principal: std::sync::Arc::new(c1z::ResourceKey::new("user", "bob")),
+            data: c1z::codec::encode_grant(&slim),
+            discovered_at: c1z::wall::now(),
+        }],
+    )
+    .unwrap();
+    let id = sync.finish().unwrap().id;
+    let report = expand(s, &id, &ExpandOptions::default()).unwrap();
+    assert_eq!(report.grants_added, 2);
+    let principal = |grant_id: &str| {
+        s.grant(Some(&id), grant_id)
+            .unwrap()
+            .unwrap()
+            .grant
+            .principal
+            .unwrap()
+    };
+    assert_eq!(
+        principal("group:a:member:user:alice"),
+        user_in("b", "alice").principal.unwrap()
+    );
+    assert_eq!(
+        principal("group:a:member:user:bob"),
+        Resource {
+            id: Some(ResourceId {
+                resource_type: "user".into(),
+                resource: "bob".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    );
+}
+
 engines!(
+    derived_grants_copy_member_principals_as_stored,
     chain_records_immediate_parents_and_directness,
     shallow_edges_carry_only_direct_holders,
     type_filters_restrict_principals,

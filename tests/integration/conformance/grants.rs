@@ -410,7 +410,64 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
     assert_eq!(s.stream_grants(query(run.id())).count(), 5);
 }
 
+/// Stored grants are the rows of `list_grants`, page for page, undecoded.
+fn stored_grants_page_like_list_grants(engine: EngineKind) {
+    use c1z::PageRequest;
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    let ops = entitlement("group", "ops", "member");
+    let mut grants: Vec<_> = ["u1", "u2", "u3", "u4", "u5"]
+        .iter()
+        .map(|u| grant(&eng, "user", u))
+        .collect();
+    grants.push(grant(&ops, "user", "u1"));
+    run.put_grants(&grants).unwrap();
+    let mut slim = grant(&eng, "user", "u6");
+    slim.principal = None;
+    let mut slim_row = encoded(&grant(&eng, "user", "u6"));
+    slim_row.data = c1z::codec::encode_grant(&slim);
+    s.put_encoded_grants(run.id(), &[slim_row]).unwrap();
+
+    let q = GrantQuery {
+        entitlement_id: Some(eng.id.clone()),
+        ..query(run.id())
+    };
+    let mut token = String::new();
+    let mut seen = 0;
+    loop {
+        let page = PageRequest {
+            size: 2,
+            token: token.clone(),
+        };
+        let decoded = s.list_grants(&q, &page).unwrap();
+        let stored = s.list_stored_grants(&q, &page).unwrap();
+        assert_eq!(decoded.next_page_token, stored.next_page_token);
+        assert_eq!(decoded.items.len(), stored.items.len());
+        for (d, st) in decoded.items.iter().zip(&stored.items) {
+            let principal = d.grant.principal.as_ref().unwrap().id.as_ref().unwrap();
+            assert_eq!(st.principal, ResourceKey::of(principal));
+            let mut raw: c1z::pb::c1::connector::v2::Grant =
+                prost::Message::decode(st.data.as_slice()).unwrap();
+            if d.grant.id == slim.id {
+                assert_eq!(raw.principal, None, "stored slim, hydrated only on decode");
+                raw.principal = d.grant.principal.clone();
+            }
+            assert_eq!(raw, d.grant);
+        }
+        seen += stored.items.len();
+        if stored.next_page_token.is_empty() {
+            break;
+        }
+        token = stored.next_page_token;
+    }
+    assert_eq!(seen, 6);
+    assert_eq!(s.stream_stored_grants(query(run.id())).count(), 7);
+}
+
 engines!(
+    stored_grants_page_like_list_grants,
     encoded_grants_upsert_with_preserve_rule,
     replace_moves_expandable_into_expansion,
     replace_drops_blank_expandable,
