@@ -62,7 +62,7 @@ pub(super) mod index {
 /// Appends one escaped tuple component.
 pub(super) fn push_component(out: &mut Vec<u8>, s: &[u8]) {
     // Ids rarely hold the two escaped bytes: copy them whole.
-    if !s.iter().any(|&b| b <= 0x01) {
+    if !s.contains(&0x00) && !s.contains(&0x01) {
         out.extend_from_slice(s);
         return;
     }

@@ -374,7 +374,10 @@ impl Writer for RocksStore {
                 // Family by family: each run of keys is ascending (rows come in key
                 // order), so the memtable inserts reuse their skiplist position instead of
                 // jumping between four key ranges.
-                let mut batch = WriteBatch::default();
+                // Sized up front: growing the batch copies everything written so far.
+                let mut batch = WriteBatch::with_capacity_bytes(
+                    rows.iter().map(|r| r.data.len() + 64).sum::<usize>() + tails.len() * 6,
+                );
                 let mut key = Vec::with_capacity(512);
                 let head = keys::head(family::GRANT, seq);
                 for (i, r) in rows.iter().enumerate() {
