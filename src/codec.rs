@@ -187,26 +187,35 @@ pub(crate) struct GrantIdentity<'a> {
     pub(crate) principal_id: &'a str,
 }
 
-/// Fills in the entitlement and principal of a grant stored slim (baton's v2 grants
-/// writer) with identity-only stubs built from the stored identity columns.
-pub(crate) fn hydrate_grant(grant: &mut Grant, id: &GrantIdentity<'_>) {
-    use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId};
-    let stub = |rt: &str, r: &str| Resource {
+/// The identity-only resource a slim grant's missing entitlement resource or principal is
+/// hydrated with.
+pub(crate) fn identity_stub(
+    resource_type: &str,
+    resource: &str,
+) -> crate::pb::c1::connector::v2::Resource {
+    use crate::pb::c1::connector::v2::{Resource, ResourceId};
+    Resource {
         id: Some(ResourceId {
-            resource_type: rt.to_owned(),
-            resource: r.to_owned(),
+            resource_type: resource_type.to_owned(),
+            resource: resource.to_owned(),
             ..Default::default()
         }),
         ..Default::default()
-    };
+    }
+}
+
+/// Fills in the entitlement and principal of a grant stored slim (baton's v2 grants
+/// writer) with identity-only stubs built from the stored identity columns.
+pub(crate) fn hydrate_grant(grant: &mut Grant, id: &GrantIdentity<'_>) {
+    use crate::pb::c1::connector::v2::Entitlement;
     if grant.entitlement.is_none() {
         grant.entitlement = Some(Entitlement {
             id: id.entitlement_id.to_owned(),
-            resource: Some(stub(id.resource_type_id, id.resource_id)),
+            resource: Some(identity_stub(id.resource_type_id, id.resource_id)),
             ..Default::default()
         });
     }
     if grant.principal.is_none() {
-        grant.principal = Some(stub(id.principal_type, id.principal_id));
+        grant.principal = Some(identity_stub(id.principal_type, id.principal_id));
     }
 }

@@ -28,7 +28,7 @@ use crate::codec::{self, GRANT_IMMUTABLE};
 use crate::error::{Error, Result};
 use crate::model::{GrantRecord, ResourceKey, SyncId, wall};
 use crate::pb::c1::connector::v2::{
-    Entitlement, Grant, GrantSources, Resource, ResourceId, grant_sources::GrantSource,
+    Entitlement, Grant, GrantSources, ResourceId, grant_sources::GrantSource,
 };
 use crate::store::{EncodedGrant, EntitlementKey, GrantQuery, GrantUpsertMode, ReaderExt, Writer};
 use graph::{EdgeSpec, Graph, NodeId};
@@ -263,14 +263,8 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             let (key, principal) = match view.principal {
                 // A slim grant: its principal is the identity-column stub (as hydrated).
                 None => {
-                    let stub = Resource {
-                        id: Some(ResourceId {
-                            resource_type: row.principal.resource_type.clone(),
-                            resource: row.principal.resource.clone(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    };
+                    let stub =
+                        codec::identity_stub(&row.principal.resource_type, &row.principal.resource);
                     (row.principal, stub.encode_to_vec())
                 }
                 Some(bytes) => {

@@ -16,8 +16,6 @@ const MIN_CAPACITY: usize = 1 << 16;
 /// One fixed-size stage.
 struct Stage {
     bits: Vec<u64>,
-    /// Number of bits (`bits.len() * 64`).
-    len: u64,
     ids: usize,
     capacity: usize,
 }
@@ -27,7 +25,6 @@ impl Stage {
         let words = (capacity * BITS_PER_ID).div_ceil(64).max(1);
         Stage {
             bits: vec![0; words],
-            len: words as u64 * 64,
             ids: 0,
             capacity,
         }
@@ -35,7 +32,7 @@ impl Stage {
 
     /// The bit positions of `hash` (double hashing).
     fn positions(&self, hash: u64) -> impl Iterator<Item = u64> + use<> {
-        let (len, step) = (self.len, hash.rotate_left(32) | 1);
+        let (len, step) = (self.bits.len() as u64 * 64, hash.rotate_left(32) | 1);
         (0..HASHES).map(move |i| hash.wrapping_add(i.wrapping_mul(step)) % len)
     }
 
@@ -64,11 +61,9 @@ pub(super) struct IdFilter {
 }
 
 impl IdFilter {
-    /// A filter sized for about `expected` ids (it grows past that).
-    pub(super) fn with_capacity(expected: usize) -> Self {
-        IdFilter {
-            stages: vec![Stage::new(expected.max(MIN_CAPACITY))],
-        }
+    /// An empty filter; stages are added as ids arrive.
+    pub(super) fn new() -> Self {
+        IdFilter { stages: Vec::new() }
     }
 
     fn hash(key: &[u8]) -> u64 {
@@ -105,7 +100,7 @@ mod tests {
 
     #[test]
     fn inserted_keys_are_always_found_and_others_rarely() {
-        let mut f = IdFilter::with_capacity(1_000);
+        let mut f = IdFilter::new();
         // Far past the first stage, so growth is exercised.
         let n = 300_000u32;
         for i in 0..n {

@@ -213,7 +213,7 @@ impl RocksStore {
         if let std::collections::hash_map::Entry::Vacant(slot) = filters.entry(seq) {
             let prefix = keys::index_head(keys::index::GRANT_BY_ID, seq);
             // Stages grow with the ids found, so no count is needed up front.
-            let mut filter = IdFilter::with_capacity(0);
+            let mut filter = IdFilter::new();
             let mut it = self.db.raw_iterator();
             it.seek(&prefix);
             while let Some(k) = it.key() {
@@ -237,6 +237,14 @@ impl RocksStore {
                 .set_options(&[("write_buffer_size", &LARGE_MEMTABLE.to_string())])?;
         }
         Ok(())
+    }
+
+    /// Whether `seq` has a grant-id filter that writes must keep up to date.
+    fn tracks_grant_ids(&self, seq: u32) -> bool {
+        self.grant_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&seq)
     }
 
     /// Adds grant-id keys to `seq`'s filter, if it has one.

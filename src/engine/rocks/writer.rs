@@ -232,6 +232,9 @@ impl Writer for RocksStore {
         let _lock = self.writable("write grants")?;
         let seq = self.seq_for_write(sync)?;
         let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
+        // New ids are kept for the grant-id filter only if one tracks this sync (bulk
+        // writes built it); ordinary connector writes skip the copies.
+        let track_ids = self.tracks_grant_ids(seq);
         let mut new_ids = Vec::new();
         for r in rows {
             let g = &r.grant;
@@ -305,7 +308,9 @@ impl Writer for RocksStore {
                         b"",
                     );
                 }
-                new_ids.push(id_key.clone());
+                if track_ids {
+                    new_ids.push(id_key.clone());
+                }
                 pending.put(id_key, tail);
             }
         }
