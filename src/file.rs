@@ -1,5 +1,6 @@
-//! [`C1zFile`]: a `.c1z` file opened for reading or writing. It owns a private temp
-//! directory holding the decoded database, and the store working on it.
+//! [`C1zFile`]: a `.c1z` file opened for reading or writing. It owns the store working on
+//! a private decoded copy of the database: in memory for a SQLite database up to the
+//! memory limit, else in a private temp directory.
 //!
 //! The input file is only ever read. Saving writes a temp file next to the output, fsyncs
 //! it and renames it over the output, so readers see the old or the new file, never a torn
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::EngineKind;
 use crate::engine::rocks::{self, RocksStore};
-use crate::engine::sqlite::SqliteStore;
+use crate::engine::sqlite::{DatabaseImage, SqliteStore};
 use crate::error::{Error, Result};
 use crate::format::{self, Format, v1, v3, v3_payload};
 use crate::model::SyncRun;
@@ -29,7 +30,11 @@ pub struct OpenOptions {
     limits: v1::DecodeLimits,
     encode: v1::EncodeOptions,
     payload_encoding: Option<PayloadEncoding>,
+    memory_limit: Option<u64>,
 }
+
+/// Default [`OpenOptions::with_memory_limit`]: 64 MiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
 
 impl OpenOptions {
     /// Writable open of an existing file.
@@ -86,6 +91,21 @@ impl OpenOptions {
     pub fn with_payload_encoding(mut self, encoding: PayloadEncoding) -> Self {
         self.payload_encoding = Some(encoding);
         self
+    }
+
+    /// Largest SQLite database kept in memory (default [`DEFAULT_MEMORY_LIMIT`]). A v1
+    /// file that decodes to at most this many bytes, or a new one, is worked on in memory:
+    /// no temp file, no file I/O until it is saved. A database that grows past the limit
+    /// moves to the private temp directory before the next write. 0 keeps every database
+    /// on disk. RocksDB stores always work on disk.
+    #[must_use]
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    fn memory_limit(&self) -> u64 {
+        self.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT)
     }
 
     /// zstd level and threads used when saving.
@@ -183,18 +203,28 @@ impl C1zFile {
         let (format, store) = match (detected, opts.engine) {
             (None, EngineKind::Sqlite) => (
                 Format::V1,
-                AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
+                AnyStore::Sqlite(match opts.memory_limit() {
+                    0 => SqliteStore::open(&db, opts.read_only)?,
+                    limit => SqliteStore::open_in_memory(Vec::new(), &db, opts.read_only, limit)?,
+                }),
             ),
             (None, EngineKind::Rocks) => (
                 Format::V3,
                 AnyStore::Rocks(RocksStore::open(&db, opts.read_only)?),
             ),
             (Some(Format::V1), _) => {
-                v1::decode(path, &db, opts.limits)?;
-                (
-                    Format::V1,
-                    AnyStore::Sqlite(SqliteStore::open(&db, opts.read_only)?),
-                )
+                let mut decoded = SpillWriter::new(&db, opts.memory_limit());
+                v1::decode_to(path, &mut decoded, &db, opts.limits)?;
+                let store = match decoded.finish().map_err(|e| Error::io(&db, e))? {
+                    Some(image) => SqliteStore::open_in_memory(
+                        image,
+                        &db,
+                        opts.read_only,
+                        opts.memory_limit(),
+                    )?,
+                    None => SqliteStore::open(&db, opts.read_only)?,
+                };
+                (Format::V1, AnyStore::Sqlite(store))
             }
             (Some(Format::V3), _) => {
                 let header = v3::read_header(path)?;
@@ -306,9 +336,12 @@ impl C1zFile {
 
     fn write_to(&self, out: &Path) -> Result<()> {
         match &self.store {
-            AnyStore::Sqlite(s) => {
-                s.with_quiesced_file(|db| write_atomically(out, |w| v1::encode(db, w, self.encode)))
-            }
+            AnyStore::Sqlite(s) => s.with_image(|image| {
+                write_atomically(out, |w| match image {
+                    DatabaseImage::File(db) => v1::encode(db, w, self.encode),
+                    DatabaseImage::Memory(bytes) => v1::encode_bytes(bytes, w, self.encode),
+                })
+            }),
             AnyStore::Rocks(s) => {
                 let staging = tempfile::Builder::new()
                     .prefix("checkpoint")
@@ -326,6 +359,66 @@ impl C1zFile {
                 write_atomically(out, |w| v3::write(w, &manifest, &checkpoint, self.encode))
             }
         }
+    }
+}
+
+/// Collects a decoded database in memory while it fits in `limit` bytes, else writes it
+/// to `path`.
+struct SpillWriter<'a> {
+    path: &'a Path,
+    limit: u64,
+    image: Vec<u8>,
+    file: Option<File>,
+}
+
+impl<'a> SpillWriter<'a> {
+    fn new(path: &'a Path, limit: u64) -> Self {
+        SpillWriter {
+            path,
+            limit,
+            image: Vec::new(),
+            file: None,
+        }
+    }
+
+    /// The image if it stayed in memory, `None` if it went to the file. An empty
+    /// decode (a new database) stays in memory unless the limit is 0.
+    fn finish(mut self) -> std::io::Result<Option<Vec<u8>>> {
+        if self.limit == 0 && self.file.is_none() {
+            self.spill()?;
+        }
+        match self.file {
+            Some(mut f) => {
+                f.flush()?;
+                Ok(None)
+            }
+            None => Ok(Some(self.image)),
+        }
+    }
+
+    fn spill(&mut self) -> std::io::Result<&mut File> {
+        let mut f = File::create(self.path)?;
+        f.write_all(&self.image)?;
+        self.image = Vec::new();
+        Ok(self.file.insert(f))
+    }
+}
+
+impl Write for SpillWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = &mut self.file {
+            return f.write(data);
+        }
+        if (self.image.len() + data.len()) as u64 > self.limit {
+            self.spill()?.write_all(data)?;
+        } else {
+            self.image.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
     }
 }
 

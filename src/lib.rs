@@ -49,7 +49,7 @@ pub mod sync;
 pub mod synth;
 
 pub use error::{BoxError, Error, Result};
-pub use file::{C1zFile, FileMetadata, OpenOptions, write_atomically};
+pub use file::{C1zFile, DEFAULT_MEMORY_LIMIT, FileMetadata, OpenOptions, write_atomically};
 pub use model::{
     Asset, EntitlementRecord, GrantRecord, IngestInvariant, Record, ResourceKey, ResourceRecord,
     ResourceTypeRecord, SyncId, SyncRun, SyncType, wall,

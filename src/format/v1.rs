@@ -78,7 +78,8 @@ fn corrupt_zstd(e: &io::Error) -> Error {
     }
 }
 
-/// Decodes the v1 file `src` into the SQLite file `dst`; returns the decoded size.
+/// Decodes the v1 file `src` into the SQLite file `dst` (not fsynced: a working copy);
+/// returns the decoded size.
 ///
 /// # Errors
 /// [`Error::UnsupportedFormat`] for a wrong magic, [`Error::LimitExceeded`] for a declared
@@ -86,8 +87,22 @@ fn corrupt_zstd(e: &io::Error) -> Error {
 pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
     let mut out = File::create(dst).map_err(|e| Error::io(dst, e))?;
     let n = decode_into(src, &mut out, dst, limits)?;
-    out.sync_all().map_err(|e| Error::io(dst, e))?;
+    out.flush().map_err(|e| Error::io(dst, e))?;
     Ok(n)
+}
+
+/// Decodes the v1 file `src` into `out` (`out_name` names it in write errors); returns
+/// the decoded size.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_to(
+    src: &Path,
+    out: &mut impl Write,
+    out_name: &Path,
+    limits: DecodeLimits,
+) -> Result<u64> {
+    decode_into(src, out, out_name, limits)
 }
 
 /// Decompresses the whole v1 file `src` without keeping the output, checking the zstd
@@ -198,14 +213,7 @@ pub fn encode(db: &Path, out: &mut impl Write, opts: EncodeOptions) -> Result<()
     let input = File::open(db).map_err(|e| Error::io(db, e))?;
     let size = input.metadata().map_err(|e| Error::io(db, e))?.len();
     let wrap = |e: io::Error| Error::io(db, e);
-    out.write_all(&V1_MAGIC).map_err(wrap)?;
-    let mut enc = zstd::stream::write::Encoder::new(out, opts.level).map_err(wrap)?;
-    enc.include_checksum(true).map_err(wrap)?;
-    enc.include_contentsize(true).map_err(wrap)?;
-    enc.set_pledged_src_size(Some(size)).map_err(wrap)?;
-    if opts.threads > 0 {
-        enc.multithread(opts.threads).map_err(wrap)?;
-    }
+    let mut enc = encoder(out, size, opts).map_err(wrap)?;
     let copied = io::copy(
         &mut BufReader::with_capacity(1 << 20, input).take(size),
         &mut enc,
@@ -219,6 +227,36 @@ pub fn encode(db: &Path, out: &mut impl Write, opts: EncodeOptions) -> Result<()
     }
     enc.finish().map_err(wrap)?;
     Ok(())
+}
+
+/// Writes `C1ZF\0` + one zstd frame of the SQLite database image `db` to `out`, as
+/// [`encode`] does for a file.
+///
+/// # Errors
+/// I/O errors.
+pub fn encode_bytes(db: &[u8], out: &mut impl Write, opts: EncodeOptions) -> Result<()> {
+    let wrap = |e: io::Error| Error::io(Path::new("<memory>"), e);
+    let mut enc = encoder(out, db.len() as u64, opts).map_err(wrap)?;
+    enc.write_all(db).map_err(wrap)?;
+    enc.finish().map_err(wrap)?;
+    Ok(())
+}
+
+/// `C1ZF\0` written, and a zstd encoder for a frame of `size` bytes after it.
+fn encoder<W: Write>(
+    mut out: W,
+    size: u64,
+    opts: EncodeOptions,
+) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
+    out.write_all(&V1_MAGIC)?;
+    let mut enc = zstd::stream::write::Encoder::new(out, opts.level)?;
+    enc.include_checksum(true)?;
+    enc.include_contentsize(true)?;
+    enc.set_pledged_src_size(Some(size))?;
+    if opts.threads > 0 {
+        enc.multithread(opts.threads)?;
+    }
+    Ok(enc)
 }
 
 #[cfg(test)]

@@ -24,3 +24,5 @@ mod cli;
 mod v3;
 // Conversion between engines.
 mod convert;
+// SQLite databases held in memory, and their move to disk.
+mod memory;

@@ -15,10 +15,31 @@ pub struct Fresh {
     pub dir: tempfile::TempDir,
 }
 
+thread_local! {
+    /// The SQLite memory limit `fresh` and `reopen` use on this thread (`None`: default).
+    static MEMORY_LIMIT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with SQLite databases opened by `fresh` and `reopen` held in memory up to
+/// `bytes` (0: always on disk).
+pub fn with_memory_limit(bytes: u64, f: impl FnOnce()) {
+    MEMORY_LIMIT.with(|m| m.set(Some(bytes)));
+    f();
+    MEMORY_LIMIT.with(|m| m.set(None));
+}
+
+/// Open options with this thread's memory limit.
+pub fn options() -> OpenOptions {
+    match MEMORY_LIMIT.with(std::cell::Cell::get) {
+        Some(bytes) => OpenOptions::new().with_memory_limit(bytes),
+        None => OpenOptions::new(),
+    }
+}
+
 pub fn fresh(engine: EngineKind) -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.c1z");
-    let file = OpenOptions::new()
+    let file = options()
         .with_create(true)
         .with_engine(engine)
         .open(&path)
@@ -41,7 +62,7 @@ impl Fresh {
             dir,
         } = self;
         file.close().unwrap();
-        let file = C1zFile::open(&path).unwrap();
+        let file = options().open(&path).unwrap();
         Fresh {
             file,
             path,

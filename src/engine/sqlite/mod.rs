@@ -1,6 +1,7 @@
 //! The SQLite engine: baton's v1 schema in a SQLite database (the payload of a v1 file).
 //!
-//! The store works on a private, decompressed copy of the database (see [`crate::file`]).
+//! The store works on a private, decompressed copy of the database (see [`crate::file`]):
+//! in memory while it is small (no file I/O until it is saved), else a temp file.
 //! One connection serves every call, behind a mutex: SQLite connections are not `Sync`, and
 //! baton also limits its pool to one connection.
 
@@ -39,11 +40,34 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
-/// A v1 store on a SQLite database file.
+/// A v1 store on a SQLite database: in memory while it is small, else a file.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     path: PathBuf,
     state: WriteState,
+}
+
+/// The connection, and whether its database still lives in memory.
+struct Conn {
+    db: Connection,
+    /// Size above which an in-memory database moves to the file (`None`: on file).
+    memory_limit: Option<u64>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.db
+    }
+}
+
+/// The database's bytes, for saving: its file, or its in-memory image.
+#[derive(Debug)]
+pub enum DatabaseImage<'a> {
+    /// The database file (complete: no pending WAL content).
+    File(&'a Path),
+    /// The in-memory database, serialized.
+    Memory(&'a [u8]),
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -52,6 +76,39 @@ impl std::fmt::Debug for SqliteStore {
             .field("path", &self.path)
             .field("state", &self.state)
             .finish_non_exhaustive()
+    }
+}
+
+/// Journal, sync, locking and sort-thread settings of a working copy.
+fn configure(conn: &Connection, read_only: bool) -> Result<()> {
+    // Journal and sync settings come first so migrations commit without fsyncs. Leaving
+    // WAL mode (all older baton files) folds any WAL content back into the main file.
+    if read_only {
+        conn.pragma_update_and_check(None, "journal_mode", "OFF", |_| Ok(()))?;
+    } else {
+        // baton uses TRUNCATE + NORMAL. This database is a private working copy that is
+        // discarded after a crash (durability comes from the atomic save), so commits
+        // need no fsync; the in-memory journal still rolls back a failed call. The
+        // saved file's header is the same (rollback-journal mode, versions 1/1).
+        conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
+    }
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    // Index builds (after bulk grant writes) sort with a helper thread.
+    conn.pragma_update(None, "threads", 2)?;
+    Ok(())
+}
+
+/// Header bytes 18 and 19 (file format write / read versions): 2 marks WAL mode, which an
+/// in-memory database cannot open. The file has no WAL beside it, so 1 (rollback journal,
+/// what the working copy switches to anyway) reads the same pages.
+fn leave_wal_header(image: &mut [u8]) {
+    if image.len() >= 100 && image.starts_with(b"SQLite format 3\0") {
+        for b in &mut image[18..20] {
+            if *b == 2 {
+                *b = 1;
+            }
+        }
     }
 }
 
@@ -66,27 +123,55 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        // Journal and sync settings come first so the migrations below commit without
-        // fsyncs. Leaving WAL mode (all older baton files) folds any WAL content back into
-        // the main file.
-        if read_only {
-            conn.pragma_update_and_check(None, "journal_mode", "OFF", |_| Ok(()))?;
-        } else {
-            // baton uses TRUNCATE + NORMAL. This file is a private working copy that is
-            // discarded after a crash (durability comes from the atomic save), so commits
-            // need no fsync; the in-memory journal still rolls back a failed call. The
-            // saved file's header is the same (rollback-journal mode, versions 1/1).
-            conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
+        let db = Connection::open_with_flags(path, flags)?;
+        Self::ready(
+            Conn {
+                db,
+                memory_limit: None,
+            },
+            path,
+            read_only,
+        )
+    }
+
+    /// Opens the database `image` (empty: a new database) in memory, migrated as by
+    /// [`SqliteStore::open`]. Once it grows past `memory_limit` bytes it moves to a new
+    /// file at `spill_path` (before the next write), so memory stays bounded.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_in_memory(
+        mut image: Vec<u8>,
+        spill_path: &Path,
+        read_only: bool,
+        memory_limit: u64,
+    ) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut db = Connection::open_in_memory_with_flags(flags)?;
+        if !image.is_empty() {
+            leave_wal_header(&mut image);
+            let len = image.len();
+            // SQLite must own the buffer: one copy, then `image` is freed.
+            db.deserialize_read_exact(rusqlite::MAIN_DB, image.as_slice(), len, false)?;
+            drop(image);
         }
-        conn.pragma_update(None, "synchronous", "OFF")?;
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        // Index builds (after bulk grant writes) sort with a helper thread.
-        conn.pragma_update(None, "threads", 2)?;
+        Self::ready(
+            Conn {
+                db,
+                memory_limit: Some(memory_limit),
+            },
+            spill_path,
+            read_only,
+        )
+    }
+
+    fn ready(conn: Conn, path: &Path, read_only: bool) -> Result<Self> {
+        configure(&conn, read_only)?;
         if schema::init(&conn)? {
             conn.execute_batch("PRAGMA optimize")?;
         }
-
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
@@ -100,19 +185,29 @@ impl SqliteStore {
         &self.state
     }
 
-    /// The database file.
+    /// The database file (for an in-memory database: where it moves when it grows).
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Makes the database file complete on disk (no pending WAL content) and runs `f` while
-    /// no other call can write, so `f` can copy the file.
+    /// Whether the database is still in memory.
+    #[must_use]
+    pub fn is_in_memory(&self) -> bool {
+        self.conn().memory_limit.is_some()
+    }
+
+    /// Runs `f` on the complete database (its file with no pending WAL content, or its
+    /// in-memory image) while no other call can write, so `f` can copy it.
     ///
     /// # Errors
     /// Engine errors, or `f`'s.
-    pub fn with_quiesced_file<T>(&self, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-        let conn = self.conn();
+    pub fn with_image<T>(&self, f: impl FnOnce(DatabaseImage<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        if conn.memory_limit.is_some() {
+            let image = conn.db.serialize(rusqlite::MAIN_DB)?;
+            return f(DatabaseImage::Memory(&image));
+        }
         let (busy, log, done): (i64, i64, i64) =
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -126,16 +221,45 @@ impl SqliteStore {
                 .into(),
             });
         }
-        f(&self.path)
+        f(DatabaseImage::File(&self.path))
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// Moves an in-memory database that grew past its limit to its file.
+    fn spill_if_large(&self, conn: &mut Conn) -> Result<()> {
+        let Some(limit) = conn.memory_limit else {
+            return Ok(());
+        };
+        let size: i64 = conn
+            .db
+            .prepare_cached(
+                "select page_count * page_size from pragma_page_count(), pragma_page_size()",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if u64::try_from(size).unwrap_or(0) <= limit {
+            return Ok(());
+        }
+        {
+            let image = conn.db.serialize(rusqlite::MAIN_DB)?;
+            std::fs::write(&self.path, &*image).map_err(|e| Error::io(&self.path, e))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let db = Connection::open_with_flags(&self.path, flags)?;
+        configure(&db, self.state.is_read_only())?;
+        // The in-memory database (and its memory) goes with the old connection.
+        conn.db = db;
+        conn.memory_limit = None;
+        Ok(())
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn writable(&self, operation: &'static str) -> Result<MutexGuard<'_, Connection>> {
+    fn writable(&self, operation: &'static str) -> Result<MutexGuard<'_, Conn>> {
         self.state.check(operation)?;
-        Ok(self.conn())
+        let mut conn = self.conn();
+        self.spill_if_large(&mut conn)?;
+        Ok(conn)
     }
 
     fn touched(&self) {

@@ -13,6 +13,28 @@ macro_rules! engines {
                 }
             )*
         }
+        /// SQLite on disk from the start (the path of databases over the memory limit).
+        mod sqlite_disk {
+            $(
+                #[test]
+                fn $case() {
+                    crate::util::with_memory_limit(0, || {
+                        super::$case(c1z::engine::EngineKind::Sqlite)
+                    });
+                }
+            )*
+        }
+        /// SQLite created in memory, moving to disk at the first write.
+        mod sqlite_spill {
+            $(
+                #[test]
+                fn $case() {
+                    crate::util::with_memory_limit(crate::conformance::SPILL_LIMIT, || {
+                        super::$case(c1z::engine::EngineKind::Sqlite)
+                    });
+                }
+            )*
+        }
         mod rocks {
             $(
                 #[test]
@@ -23,6 +45,12 @@ macro_rules! engines {
         }
     };
 }
+
+/// A memory limit below the size of a new SQLite database (104 KiB of empty tables): each
+/// case's database is created in memory and moves to disk at its first write.
+/// (`memory::a_growing_database_moves_to_disk_and_keeps_every_row` moves one that holds
+/// rows.)
+pub const SPILL_LIMIT: u64 = 64 << 10;
 
 /// Asserts a listing: exactly `want` in insertion order on engines that list in insertion
 /// order, the same rows in any order on engines that list in key order.
