@@ -33,8 +33,8 @@ pub struct OpenOptions {
     memory_limit: Option<u64>,
 }
 
-/// Default [`OpenOptions::with_memory_limit`]: 64 MiB.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
+/// Default [`OpenOptions::with_memory_limit`]: 32 MiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 32 << 20;
 
 impl OpenOptions {
     /// Writable open of an existing file.
