@@ -32,6 +32,7 @@
 //! assert_eq!(latest.id, run.id);
 //! # Ok::<(), c1z::Error>(())
 //! ```
+#![forbid(unsafe_code)]
 #![deny(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 
 pub mod codec;

@@ -8,7 +8,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Keeps freed memory in the process for reuse. With glibc's defaults, every buffer of a
+/// few megabytes (a write batch, a memtable block, a compression window) is a fresh
+/// `mmap` whose pages fault in zeroed and go back to the kernel when freed; expansion
+/// allocates such buffers per batch. Measured on the 36zf sample: 112 -> 100 ms (RocksDB),
+/// 102 -> 97 ms (SQLite), peak RSS unchanged on org-420k.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator thresholds; it is called before any other
+    // thread exists, and a refused setting (return 0) leaves the defaults in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let args = args::Args::parse();
     match cmd::run(args) {
         Ok(code) => code,
