@@ -14,6 +14,10 @@ use c1z::synth::{Shape, generate_shape};
 use c1z::{C1zFile, OpenOptions, SyncId};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
+/// The allocator the `c1z` binary uses, so these numbers match the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn engines() -> [(EngineKind, &'static str); 2] {
     [
         (EngineKind::Sqlite, "sqlite"),
