@@ -213,16 +213,23 @@ impl C1zFile {
                 AnyStore::Rocks(RocksStore::open(&db, opts.read_only)?),
             ),
             (Some(Format::V1), _) => {
-                let mut decoded = SpillWriter::new(&db, opts.memory_limit());
-                v1::decode_to(path, &mut decoded, &db, opts.limits)?;
-                let store = match decoded.finish().map_err(|e| Error::io(&db, e))? {
-                    Some(image) => SqliteStore::open_in_memory(
-                        image,
-                        &db,
-                        opts.read_only,
-                        opts.memory_limit(),
-                    )?,
-                    None => SqliteStore::open(&db, opts.read_only)?,
+                let limit = opts.memory_limit();
+                let store = match v1::declared_size(path)? {
+                    // Declared too large for memory: straight to the file.
+                    Some(size) if size > limit => {
+                        v1::decode(path, &db, opts.limits)?;
+                        SqliteStore::open(&db, opts.read_only)?
+                    }
+                    declared => {
+                        let mut decoded = SpillWriter::new(&db, limit, declared.unwrap_or(0));
+                        v1::decode_to(path, &mut decoded, &db, opts.limits)?;
+                        match decoded.finish().map_err(|e| Error::io(&db, e))? {
+                            Some(image) => {
+                                SqliteStore::open_in_memory(image, &db, opts.read_only, limit)?
+                            }
+                            None => SqliteStore::open(&db, opts.read_only)?,
+                        }
+                    }
                 };
                 (Format::V1, AnyStore::Sqlite(store))
             }
@@ -363,7 +370,7 @@ impl C1zFile {
 }
 
 /// Collects a decoded database in memory while it fits in `limit` bytes, else writes it
-/// to `path`.
+/// to `path` (for files that do not declare their decoded size).
 struct SpillWriter<'a> {
     path: &'a Path,
     limit: u64,
@@ -372,11 +379,13 @@ struct SpillWriter<'a> {
 }
 
 impl<'a> SpillWriter<'a> {
-    fn new(path: &'a Path, limit: u64) -> Self {
+    /// `expected`: the declared size (0 if unknown), reserved up front when it fits.
+    fn new(path: &'a Path, limit: u64, expected: u64) -> Self {
+        let reserve = usize::try_from(expected.min(limit)).unwrap_or(0);
         SpillWriter {
             path,
             limit,
-            image: Vec::new(),
+            image: Vec::with_capacity(reserve),
             file: None,
         }
     }

@@ -91,6 +91,25 @@ pub fn decode(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
     Ok(n)
 }
 
+/// The decoded size the v1 file `src` declares in its first zstd frame header, if it does
+/// (baton-sdk v0.25 and c1z write it; older baton files do not). Not checked: decoding
+/// checks it against the limits and the actual content.
+///
+/// # Errors
+/// [`Error::Io`] if `src` cannot be read.
+pub fn declared_size(src: &Path) -> Result<Option<u64>> {
+    let mut head = Vec::with_capacity(5 + 18);
+    File::open(src)
+        .and_then(|f| f.take(5 + 18).read_to_end(&mut head))
+        .map_err(|e| Error::io(src, e))?;
+    if head.get(..5) != Some(&V1_MAGIC[..]) {
+        return Ok(None);
+    }
+    Ok(zstd::zstd_safe::get_frame_content_size(&head[5..])
+        .ok()
+        .flatten())
+}
+
 /// Decodes the v1 file `src` into `out` (`out_name` names it in write errors); returns
 /// the decoded size.
 ///

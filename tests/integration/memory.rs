@@ -114,3 +114,49 @@ fn a_read_only_database_in_memory_leaves_the_input_alone() {
     assert!(!ro.close().unwrap());
     assert_eq!(bytes_of(&path), before);
 }
+
+/// A v1 file whose zstd frame does not declare its decoded size (as older baton files).
+fn without_declared_size(src: &std::path::Path, dst: &std::path::Path) {
+    let db = src.with_extension("db");
+    c1z::format::v1::decode(src, &db, Default::default()).unwrap();
+    let raw = std::fs::read(&db).unwrap();
+    let mut out = b"C1ZF\0".to_vec();
+    let mut enc = zstd::stream::write::Encoder::new(&mut out, 3).unwrap();
+    std::io::Write::write_all(&mut enc, &raw).unwrap();
+    enc.finish().unwrap();
+    std::fs::write(dst, out).unwrap();
+    assert_eq!(c1z::format::v1::declared_size(dst).unwrap(), None);
+    assert_eq!(
+        c1z::format::v1::declared_size(src).unwrap(),
+        Some(raw.len() as u64)
+    );
+}
+
+#[test]
+fn an_undeclared_size_is_found_while_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let declared = dir.path().join("declared.c1z");
+    let file = C1zFile::create(&declared).unwrap();
+    let want = write_grants(&file, 3_000);
+    file.close().unwrap();
+    let path = dir.path().join("undeclared.c1z");
+    without_declared_size(&declared, &path);
+    let size = std::fs::metadata(declared.with_extension("db"))
+        .unwrap()
+        .len();
+
+    // Over the limit: the decoder moves to the file part way through.
+    let small = OpenOptions::new()
+        .with_memory_limit(size / 2)
+        .open(&path)
+        .unwrap();
+    assert!(!in_memory(&small));
+    assert_eq!(grant_ids(&small), want);
+    // Within it: in memory.
+    let fits = OpenOptions::new()
+        .with_memory_limit(size)
+        .open(&path)
+        .unwrap();
+    assert!(in_memory(&fits));
+    assert_eq!(grant_ids(&fits), want);
+}
