@@ -180,7 +180,8 @@ impl C1zFile {
         OpenOptions::new().with_create(true).open(path)
     }
 
-    /// Opens `path`: decodes it into a private temp directory and opens its store. An
+    /// Opens `path`: decodes it into a private working copy (in memory up to the memory
+    /// limit, else in a private temp directory) and opens its store. An
     /// existing empty file opens as a new store (as in baton).
     ///
     /// # Errors

@@ -11,7 +11,8 @@
 //! - [`engine`]: the engines. [`engine::sqlite`] keeps baton's v1 schema to the letter.
 //! - [`sync`]: the sync-run lifecycle ([`WriterExt`], [`sync::SyncWriter`]), stats and
 //!   cleanup, generic over the traits.
-//! - [`C1zFile`]: opening a file into a private temp directory and saving it atomically.
+//! - [`C1zFile`]: opening a file into a private working copy (in memory or a temp directory)
+//!   and saving it atomically.
 //!
 //! # Example
 //!
