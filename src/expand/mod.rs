@@ -125,18 +125,68 @@ fn principal_key(g: &Grant) -> Option<ResourceKey> {
     Some(ResourceKey::of(g.principal.as_ref()?.id.as_ref()?))
 }
 
-/// What a source grant contributes to membership, decoded from its stored bytes (prost
-/// skips the other fields undecoded). A member is direct on the source when the grant has
-/// no sources at all or a source key equal to it (the key's presence counts, not its
+/// What a source grant contributes to membership, decoded from its stored bytes (the
+/// other fields are skipped undecoded). A member is direct on the source when the grant
+/// has no sources at all or a source key equal to it (the key's presence counts, not its
 /// value).
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Debug, Default)]
 struct MemberView {
     /// `Grant.principal`, as encoded; `None` when absent (a slim grant).
-    #[prost(bytes = "vec", optional, tag = "2")]
     principal: Option<Vec<u8>>,
+    /// The principal occurred more than once (legal, never written by Go). Decoders merge
+    /// such occurrences, so `principal` (the last) is not the principal a decode sees.
+    principal_repeated: bool,
     /// `Grant.sources`.
-    #[prost(message, optional, tag = "5")]
     sources: Option<GrantSources>,
+}
+
+impl prost::Message for MemberView {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        if let Some(p) = &self.principal {
+            prost::encoding::bytes::encode(2, p, buf);
+        }
+        if let Some(s) = &self.sources {
+            prost::encoding::message::encode(5, s, buf);
+        }
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> std::result::Result<(), prost::DecodeError> {
+        match tag {
+            2 => {
+                self.principal_repeated |= self.principal.is_some();
+                let p = self.principal.get_or_insert_with(Vec::new);
+                p.clear();
+                prost::encoding::bytes::merge(wire_type, p, buf, ctx)
+            }
+            5 => prost::encoding::message::merge(
+                wire_type,
+                self.sources.get_or_insert_with(GrantSources::default),
+                buf,
+                ctx,
+            ),
+            _ => prost::encoding::skip_field(wire_type, tag, buf, ctx),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.principal
+            .as_ref()
+            .map_or(0, |p| prost::encoding::bytes::encoded_len(2, p))
+            + self
+                .sources
+                .as_ref()
+                .map_or(0, |s| prost::encoding::message::encoded_len(5, s))
+    }
+
+    fn clear(&mut self) {
+        *self = MemberView::default();
+    }
 }
 
 /// `Resource.id` of a principal.
@@ -260,7 +310,14 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         for row in rows {
             let row = row?;
             let view: MemberView = codec::decode("grant", &row.data)?;
-            let (key, principal) = match view.principal {
+            let principal = if view.principal_repeated {
+                // Take the merged principal, as a full decode sees it.
+                let grant: Grant = codec::decode("grant", &row.data)?;
+                grant.principal.map(|p| p.encode_to_vec())
+            } else {
+                view.principal
+            };
+            let (key, principal) = match principal {
                 // A slim grant: its principal is the identity-column stub (as hydrated).
                 None => {
                     let stub =

@@ -471,7 +471,64 @@ fn derived_grants_copy_member_principals_as_stored(engine: EngineKind) {
     );
 }
 
+/// A member grant whose principal field occurs twice (legal protobuf, never written by
+/// Go): a decoder merges the two, and so must the principal a derived grant copies.
+fn a_principal_in_two_parts_is_merged(engine: EngineKind) {
+    use c1z::pb::c1::connector::v2::Resource;
+    use prost::Message;
+    let f = fresh(engine);
+    let s = f.store();
+    let sync = s.start_sync(SyncType::Full, None).unwrap();
+    sync.put_entitlements(&[member("a"), member("b")]).unwrap();
+    sync.put_grants(&[nest("a", "b", false, &[])]).unwrap();
+    let carol = user_in("b", "carol");
+    let mut data = c1z::codec::encode_grant(&carol);
+    // A second `principal` (field 2): only a display name.
+    let second = Resource {
+        display_name: "Carol".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    data.push(0x12);
+    prost::encoding::encode_varint(second.len() as u64, &mut data);
+    data.extend_from_slice(&second);
+    s.put_encoded_grants(
+        sync.id(),
+        &[c1z::EncodedGrant {
+            id: carol.id.clone(),
+            entitlement: std::sync::Arc::new(c1z::EntitlementKey {
+                id: member("b").id,
+                resource_type_id: "group".into(),
+                resource_id: "b".into(),
+            }),
+            principal: std::sync::Arc::new(c1z::ResourceKey::new("user", "carol")),
+            data,
+            discovered_at: c1z::wall::now(),
+        }],
+    )
+    .unwrap();
+    let id = sync.finish().unwrap().id;
+    // As stored, the member grant reads back merged.
+    let merged = s
+        .grant(Some(&id), &carol.id)
+        .unwrap()
+        .unwrap()
+        .grant
+        .principal;
+    let mut want = carol.principal.clone().unwrap();
+    want.display_name = "Carol".into();
+    assert_eq!(merged.as_ref(), Some(&want));
+    let report = expand(s, &id, &ExpandOptions::default()).unwrap();
+    assert_eq!(report.grants_added, 1);
+    let derived = s
+        .grant(Some(&id), "group:a:member:user:carol")
+        .unwrap()
+        .unwrap();
+    assert_eq!(derived.grant.principal, Some(want));
+}
+
 engines!(
+    a_principal_in_two_parts_is_merged,
     derived_grants_copy_member_principals_as_stored,
     chain_records_immediate_parents_and_directness,
     shallow_edges_carry_only_direct_holders,
