@@ -160,3 +160,26 @@ fn an_undeclared_size_is_found_while_decoding() {
     assert!(in_memory(&fits));
     assert_eq!(grant_ids(&fits), want);
 }
+
+#[test]
+fn one_call_larger_than_the_limit_moves_to_disk_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-call.c1z");
+    let file = OpenOptions::new()
+        .with_create(true)
+        .with_memory_limit(1 << 20)
+        .open(&path)
+        .unwrap();
+    let member = entitlement("group", "eng", "member");
+    let run = file.store().start_sync(SyncType::Full, None).unwrap();
+    run.put_entitlements(&[member.clone()]).unwrap();
+    assert!(in_memory(&file));
+    // About 20,000 × 300 bytes: several times the 1 MiB limit, in one call.
+    let grants: Vec<_> = (0..20_000)
+        .map(|i| grant(&member, "user", &format!("user-{i:06}")))
+        .collect();
+    run.put_grants(&grants).unwrap();
+    assert!(!in_memory(&file));
+    run.finish().unwrap();
+    assert_eq!(grant_ids(&file).len(), 20_000);
+}

@@ -42,17 +42,23 @@ fn id_parts(id: Option<&crate::pb::c1::connector::v2::ResourceId>) -> (&str, &st
     })
 }
 
+/// Bytes a row adds beyond its blob (identity columns, index entries), roughly.
+const ROW_OVERHEAD: usize = 256;
+
 impl SqliteStore {
     /// Runs `sql` once per row in one transaction (the call is atomic), binding each row
-    /// with `bind`, then records the write.
+    /// with `bind`, then records the write. `size` estimates a row's stored bytes, so an
+    /// in-memory database that this call would take past its limit moves to disk first.
     fn upsert_rows<T>(
         &self,
         operation: &'static str,
         sql: &str,
         rows: &[T],
+        size: impl Fn(&T) -> usize,
         mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
     ) -> Result<()> {
-        let conn = self.writable(operation)?;
+        let incoming: usize = rows.iter().map(|r| size(r) + ROW_OVERHEAD).sum();
+        let conn = self.writable_for(operation, incoming as u64)?;
         let tx = conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(sql)?;
@@ -122,6 +128,7 @@ impl Writer for SqliteStore {
             "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
              values (?1, ?2, ?3, ?4) on conflict (external_id, sync_id) do update set data = excluded.data",
             rows,
+            |r| r.value.encoded_len(),
             |stmt, r| {
                 stmt.execute(params![
                     r.value.id,
@@ -140,6 +147,7 @@ impl Writer for SqliteStore {
              parent_resource_id, data, sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              on conflict (external_id, sync_id) do update set data = excluded.data",
             rows,
+            |r| r.value.encoded_len(),
             |stmt, r| {
                 let (rt, id) = id_parts(r.value.id.as_ref());
                 let parent = r.value.parent_resource_id.as_ref();
@@ -163,6 +171,7 @@ impl Writer for SqliteStore {
              discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6) \
              on conflict (external_id, sync_id) do update set data = excluded.data",
             rows,
+            |r| r.value.encoded_len(),
             |stmt, r| {
                 let (rt, id) = id_parts(r.value.resource.as_ref().and_then(|res| res.id.as_ref()));
                 stmt.execute(params![
@@ -186,6 +195,7 @@ impl Writer for SqliteStore {
             "write grants",
             &format!("{INSERT_GRANT}{on_conflict}"),
             rows,
+            |r| r.grant.encoded_len(),
             |stmt, r| {
                 let g = &r.grant;
                 let ent = g.entitlement.as_ref();
@@ -219,6 +229,7 @@ impl Writer for SqliteStore {
             "write grants",
             &format!("{INSERT_GRANT}{ON_CONFLICT_PRESERVE}"),
             rows,
+            |r| r.data.len(),
             |stmt, r| {
                 if stamp.as_ref().is_none_or(|(t, _)| *t != r.discovered_at) {
                     stamp = Some((r.discovered_at, wall::format(&r.discovered_at)));
@@ -254,7 +265,7 @@ impl Writer for SqliteStore {
     }
 
     fn put_asset(&self, sync: &SyncId, asset: &Asset) -> Result<()> {
-        let conn = self.writable("write an asset")?;
+        let conn = self.writable_for("write an asset", asset.data.len() as u64)?;
         conn.execute(
             "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
              values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set data = excluded.data",
