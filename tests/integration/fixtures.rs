@@ -443,7 +443,8 @@ fn zstd_fcs(frame: &[u8]) -> Option<u64> {
 }
 
 /// The expansion oracle: expanding baton's unexpanded 36zf sync reproduces the expanded
-/// file's grants exactly (keys and source-key sets), on both engines.
+/// file's grants exactly (keys and source-key sets), on both engines (SQLite in memory and
+/// on disk).
 #[test]
 fn expansion_matches_the_36zf_oracle_on_both_engines() {
     use std::collections::BTreeMap;
@@ -496,8 +497,19 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
         c1z::convert::copy_all(src.store(), dst.store()).unwrap();
         dst.close().unwrap();
     }
-    for path in [&sqlite, &rocks] {
-        let f = C1zFile::open(path).unwrap();
+    // SQLite twice: in memory (the default for a file this small) and on disk.
+    let sqlite_disk = tmp.path().join("u.disk.c1z");
+    std::fs::copy(&sqlite, &sqlite_disk).unwrap();
+    let default_limit = c1z::DEFAULT_MEMORY_LIMIT;
+    for (path, memory_limit) in [
+        (&sqlite, default_limit),
+        (&sqlite_disk, 0),
+        (&rocks, default_limit),
+    ] {
+        let f = c1z::OpenOptions::new()
+            .with_memory_limit(memory_limit)
+            .open(path)
+            .unwrap();
         let report = c1z::expand::expand(f.store(), &sync, &Default::default()).unwrap();
         assert_eq!(
             (
