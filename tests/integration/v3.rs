@@ -224,3 +224,118 @@ fn batons_indexed_files_verify_and_a_flipped_byte_names_the_frame() {
     let err = c1z::inspect::verify(&flipped).unwrap_err().to_string();
     assert!(err.contains(&big.name), "{err} should name {}", big.name);
 }
+
+/// Grants as `id → (principal, sorted source keys)`, and the ids listed by principal.
+fn grant_map(store: &c1z::AnyStore) -> std::collections::BTreeMap<String, (String, Vec<String>)> {
+    store
+        .all_grants(c1z::GrantQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let p = r.grant.principal.unwrap().id.unwrap();
+            let mut sources: Vec<String> = r
+                .grant
+                .sources
+                .map(|s| s.sources.into_keys().collect())
+                .unwrap_or_default();
+            sources.sort();
+            (
+                r.grant.id,
+                (format!("{}:{}", p.resource_type, p.resource), sources),
+            )
+        })
+        .collect()
+}
+
+/// `testdata/keyspace-v1.rocks.c1z` was written by c1z before keyspace version 2 (grant
+/// tails spell every id out). This build reads it, and a copy expanded here (new rows
+/// with canonical-id markers beside the old literal ones) saves as version 2 with the
+/// same grants as the SQLite file generated from the same seed.
+#[test]
+fn a_keyspace_version_1_file_reads_and_upgrades() {
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.c1z");
+    std::fs::copy(testdata.join("keyspace-v1.rocks.c1z"), &v1).unwrap();
+    let sqlite = dir.path().join("sample.c1z");
+    std::fs::copy(testdata.join("sample.c1z"), &sqlite).unwrap();
+    assert_eq!(
+        c1z::format::v3::read_header(&v1)
+            .unwrap()
+            .manifest
+            .engine_schema_version,
+        1
+    );
+    {
+        let old = C1zFile::open_read_only(&v1).unwrap();
+        let reference = C1zFile::open_read_only(&sqlite).unwrap();
+        let grants = grant_map(old.store());
+        assert_eq!(grants, grant_map(reference.store()));
+        let (id, (principal, _)) = grants.iter().next().unwrap();
+        let (rt, rid) = principal.split_once(':').unwrap();
+        let by_principal = old
+            .store()
+            .all_grants(c1z::GrantQuery {
+                principal: Some(c1z::ResourceKey::new(rt, rid)),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(by_principal.iter().any(|r| &r.grant.id == id));
+    }
+    for path in [&v1, &sqlite] {
+        let f = C1zFile::open(path).unwrap();
+        let run = f.store().sync_runs().unwrap().remove(0);
+        let report = c1z::expand::expand(f.store(), &run.id, &Default::default()).unwrap();
+        assert!(report.grants_added > 0);
+        f.close().unwrap();
+    }
+    assert_eq!(
+        c1z::format::v3::read_header(&v1)
+            .unwrap()
+            .manifest
+            .engine_schema_version,
+        2
+    );
+    let upgraded = C1zFile::open(&v1).unwrap();
+    let reference = C1zFile::open_read_only(&sqlite).unwrap();
+    let grants = grant_map(upgraded.store());
+    assert_eq!(grants, grant_map(reference.store()));
+    // Every grant is found by principal and deleted by id, old tails and new alike.
+    for (id, (principal, _)) in &grants {
+        let (rt, rid) = principal.split_once(':').unwrap();
+        let listed = upgraded
+            .store()
+            .all_grants(c1z::GrantQuery {
+                principal: Some(c1z::ResourceKey::new(rt, rid)),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(
+            listed.iter().any(|r| &r.grant.id == id),
+            "{id} by principal"
+        );
+    }
+    let sync = upgraded.store().sync_runs().unwrap().remove(0).id;
+    for id in grants.keys() {
+        assert!(upgraded.store().delete_grant(&sync, id).unwrap(), "{id}");
+    }
+    assert!(
+        upgraded
+            .store()
+            .all_grants(c1z::GrantQuery::default())
+            .unwrap()
+            .is_empty()
+    );
+    for (rt, rid) in grants.values().map(|(p, _)| p.split_once(':').unwrap()) {
+        assert!(
+            upgraded
+                .store()
+                .all_grants(c1z::GrantQuery {
+                    principal: Some(c1z::ResourceKey::new(rt, rid)),
+                    ..Default::default()
+                })
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

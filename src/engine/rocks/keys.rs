@@ -10,7 +10,7 @@
 //! | resource type | `01 seq esc(id)` | header, data |
 //! | resource | `02 seq esc(rt) 00 esc(rid)` | header, parent?, data |
 //! | entitlement | `03 seq esc(rt) 00 esc(rid) 00 esc(id)` | header, data |
-//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 esc(id)` | header, identity, expansion, data |
+//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 id` (`id`: `01 03` when it is `entitlement_id:p_rt:p_id`, else `esc(id)`) | header, identity, expansion, data |
 //! | asset | `05 seq esc(id)` | header, content type, data |
 //! | sync run | `06 seq` | the run's columns |
 //! | sync id → seq | `08 esc(sync_id)` | seq (u32 BE) |
@@ -91,6 +91,75 @@ pub(super) fn push_tuple<S: AsRef<[u8]>>(out: &mut Vec<u8>, parts: &[S]) {
         }
         push_component(out, p.as_ref());
     }
+}
+
+/// In a grant tail, the id component `01 03` (a sequence escaping never produces) stands
+/// for the canonical id `entitlement:principal_type:principal_id`, which the tail already
+/// spells out: derived grants, and most connector grants, have such ids.
+const CANONICAL_ID: [u8; 2] = [0x01, 0x03];
+
+/// Whether `id` is `entitlement:principal_type:principal_id`.
+fn is_canonical_id(entitlement: &str, principal_type: &str, principal_id: &str, id: &str) -> bool {
+    id.len() == entitlement.len() + principal_type.len() + principal_id.len() + 2
+        && id.strip_prefix(entitlement).is_some_and(|rest| {
+            rest.strip_prefix(':')
+                .and_then(|r| r.strip_prefix(principal_type))
+                .and_then(|r| r.strip_prefix(':'))
+                == Some(principal_id)
+        })
+}
+
+/// Appends a grant row's tail: `entitlement 00 principal_type 00 principal_id 00 id`, the
+/// id as [`CANONICAL_ID`] when it is canonical (keyspace version 2).
+pub(super) fn push_grant_tail(
+    out: &mut Vec<u8>,
+    entitlement: &str,
+    principal_type: &str,
+    principal_id: &str,
+    id: &str,
+) {
+    push_tuple(out, &[entitlement, principal_type, principal_id]);
+    out.push(0x00);
+    if is_canonical_id(entitlement, principal_type, principal_id, id) {
+        out.extend_from_slice(&CANONICAL_ID);
+    } else {
+        push_component(out, id.as_bytes());
+    }
+}
+
+/// A grant row's tail (see [`push_grant_tail`]).
+pub(super) fn grant_tail(
+    entitlement: &str,
+    principal_type: &str,
+    principal_id: &str,
+    id: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entitlement.len() * 2 + principal_type.len() * 2 + 8);
+    push_grant_tail(&mut out, entitlement, principal_type, principal_id, id);
+    out
+}
+
+/// The four components of a grant tail (entitlement, principal type, principal id, id),
+/// with a [`CANONICAL_ID`] spelled out; `None` if the tail is malformed.
+pub(super) fn untuple_grant_tail(tail: &[u8]) -> Option<[Vec<u8>; 4]> {
+    let (head, canonical) = match tail.strip_suffix(&CANONICAL_ID) {
+        // Only a whole last component counts: `01 03` cannot occur inside escaped bytes.
+        Some(head) if head.last() == Some(&0x00) => (&head[..head.len() - 1], true),
+        _ => (tail, false),
+    };
+    let parts = untuple(head)?;
+    let mut it = parts.into_iter();
+    let (e, pt, pid) = (it.next()?, it.next()?, it.next()?);
+    let id = if canonical {
+        let mut id = Vec::with_capacity(e.len() + pt.len() + pid.len() + 2);
+        for part in [&e[..], b":", &pt, b":", &pid] {
+            id.extend_from_slice(part);
+        }
+        id
+    } else {
+        it.next()?
+    };
+    it.next().is_none().then_some([e, pt, pid, id])
 }
 
 /// Decodes a tuple into its components; `None` if an escape is invalid.
@@ -205,6 +274,25 @@ mod tests {
         }
 
         #[test]
+        fn grant_tails_round_trip(
+            parts in proptest::collection::vec(component(), 3..=3),
+            literal in component(),
+            canonical in any::<bool>(),
+        ) {
+            let text = |b: &Vec<u8>| String::from_utf8_lossy(b).into_owned();
+            let (e, pt, pid) = (text(&parts[0]), text(&parts[1]), text(&parts[2]));
+            let id = if canonical { format!("{e}:{pt}:{pid}") } else { text(&literal) };
+            let tail = grant_tail(&e, &pt, &pid, &id);
+            prop_assert_eq!(
+                untuple_grant_tail(&tail),
+                Some([e.clone().into_bytes(), pt.clone().into_bytes(), pid.clone().into_bytes(), id.clone().into_bytes()])
+            );
+            // The row's prefix by entitlement and principal is unchanged by the id's form.
+            prop_assert!(tail.starts_with(&tuple(&[&e, &pt, &pid])));
+            prop_assert_eq!(tail.ends_with(&CANONICAL_ID), is_canonical_id(&e, &pt, &pid, &id));
+        }
+
+        #[test]
         fn hex_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             prop_assert_eq!(from_hex(&to_hex(&bytes)), Some(bytes));
         }
@@ -224,5 +312,30 @@ mod tests {
         assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
         assert!(untuple(&[0x01, 0x03]).is_none());
+    }
+
+    #[test]
+    fn canonical_ids_are_exact() {
+        assert!(is_canonical_id(
+            "g:eng:member",
+            "user",
+            "a:b",
+            "g:eng:member:user:a:b"
+        ));
+        assert!(!is_canonical_id(
+            "g:eng:member",
+            "user",
+            "a",
+            "g:eng:member:user:b"
+        ));
+        assert!(!is_canonical_id("g", "user", "a", "g:user:a:"));
+        assert!(!is_canonical_id("g", "user", "a", "g-user-a"));
+        // An id whose escaped bytes end in `01 03` is not the marker.
+        let tail = grant_tail("g", "user", "a", "\u{0}\u{3}");
+        assert!(tail.ends_with(&[0x01, 0x01, 0x03]));
+        assert_eq!(
+            untuple_grant_tail(&tail).map(|p| p[3].clone()),
+            Some(vec![0x00, 0x03])
+        );
     }
 }

@@ -25,8 +25,13 @@ use idfilter::IdFilter;
 /// Engine name written in v3 manifests.
 pub const ENGINE: &str = "rocksdb";
 
-/// Keyspace version this build writes and reads (manifest `engine_schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Keyspace version this build writes (manifest `engine_schema_version`). It reads 1 and
+/// 2; version 2 writes a grant's canonical id as a marker in its key tail (see
+/// [`keys::push_grant_tail`]), which version-1 builds cannot decode.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest keyspace version this build reads.
+const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 impl From<rocksdb::Error> for Error {
     fn from(e: rocksdb::Error) -> Self {
@@ -123,10 +128,20 @@ impl RocksStore {
         match store.db.get(keys::meta_key("schema_version"))? {
             Some(v) => match u32_value(&v) {
                 Some(SCHEMA_VERSION) => {}
+                Some(OLDEST_SCHEMA_VERSION..SCHEMA_VERSION) => {
+                    // Version 2 only adds a key form: a writable copy is stamped up front,
+                    // since its next write may use it.
+                    if !read_only {
+                        store.db.put(
+                            keys::meta_key("schema_version"),
+                            SCHEMA_VERSION.to_be_bytes(),
+                        )?;
+                    }
+                }
                 Some(other) => {
                     return Err(Error::UnsupportedFormat {
                         reason: format!(
-                            "rocksdb keyspace version {other} (this build reads version {SCHEMA_VERSION})"
+                            "rocksdb keyspace version {other} (this build reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})"
                         ),
                     });
                 }

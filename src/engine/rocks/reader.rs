@@ -32,6 +32,14 @@ fn parts(tail: &[u8], n: usize) -> Result<Vec<String>> {
     parts.iter().map(|p| text(p)).collect()
 }
 
+/// The four components of a grant row's tail: entitlement, principal type, principal id,
+/// grant id (see [`keys::push_grant_tail`]).
+fn grant_parts(tail: &[u8]) -> Result<[String; 4]> {
+    let [e, pt, pid, id] = keys::untuple_grant_tail(tail)
+        .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
+    Ok([text(&e)?, text(&pt)?, text(&pid)?, text(&id)?])
+}
+
 /// The bytes after the `n`-th separator of an index key's tail (the embedded row tail).
 fn after_separators(tail: &[u8], n: usize) -> Result<&[u8]> {
     if n == 0 {
@@ -90,7 +98,7 @@ pub(super) fn grant_value(value: &[u8]) -> Result<GrantValue<'_>> {
 
 /// A grant row from its key tail (`entitlement, p_rt, p_id, id`) and value.
 fn grant_record(tail: &[u8], value: &[u8]) -> Result<(GrantRecord, [String; 4], [String; 2])> {
-    let p = parts(tail, 4)?;
+    let p = grant_parts(tail)?;
     let v = grant_value(value)?;
     let mut grant: Grant = codec::decode("grant", v.data)?;
     codec::hydrate_grant(
@@ -113,10 +121,7 @@ fn grant_record(tail: &[u8], value: &[u8]) -> Result<(GrantRecord, [String; 4], 
         needs_expansion: v.needs_expansion,
         discovered_at: v.discovered_at,
     };
-    let [a, b, c, d]: [String; 4] = p
-        .try_into()
-        .map_err(|_| Error::corrupt("rocksdb key", "grant tail"))?;
-    Ok((rec, [a, b, c, d], [v.resource_type_id, v.resource_id]))
+    Ok((rec, p, [v.resource_type_id, v.resource_id]))
 }
 
 fn grant_matches(q: &GrantQuery, id: &[String; 4], res: &[String; 2], needs: bool) -> bool {
@@ -507,9 +512,7 @@ impl Reader for RocksStore {
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
         self.grants_page(query, page, |tail, value| {
-            let id: [String; 4] = parts(tail, 4)?
-                .try_into()
-                .map_err(|_| Error::corrupt("rocksdb key", "grant tail"))?;
+            let id = grant_parts(tail)?;
             let v = grant_value(value)?;
             let res = [v.resource_type_id, v.resource_id];
             Ok(

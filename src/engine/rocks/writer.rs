@@ -10,7 +10,7 @@ use super::keys::{self, family, index};
 use super::reader::grant_value;
 use super::values::{ValueReader, ValueWriter, encode_sync_run};
 use crate::codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId, ResourceType};
 use crate::store::{EncodedGrant, GrantUpsertMode, Writer};
@@ -285,7 +285,7 @@ impl Writer for RocksStore {
                 );
                 let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
                 let ent_id = ent.map_or("", |e| e.id.as_str());
-                let tail = keys::tuple(&[ent_id, pt, pid, g.id.as_str()]);
+                let tail = keys::grant_tail(ent_id, pt, pid, &g.id);
                 let value = grant_row_value(
                     &r.discovered_at,
                     r.needs_expansion,
@@ -327,14 +327,12 @@ impl Writer for RocksStore {
             let mut tails = Vec::with_capacity(rows.len() * 96);
             let mut tail_ends = Vec::with_capacity(rows.len());
             for r in rows {
-                keys::push_tuple(
+                keys::push_grant_tail(
                     &mut tails,
-                    &[
-                        r.entitlement.id.as_str(),
-                        r.principal.resource_type.as_str(),
-                        r.principal.resource.as_str(),
-                        r.id.as_str(),
-                    ],
+                    &r.entitlement.id,
+                    &r.principal.resource_type,
+                    &r.principal.resource,
+                    &r.id,
                 );
                 tail_ends.push(tails.len());
             }
@@ -450,14 +448,12 @@ impl Writer for RocksStore {
         let mut batch = WriteBatch::default();
         if let Some(old) = self.db.get(&key)? {
             let old = grant_value(&old)?;
-            let parts = keys::untuple(&tail).unwrap_or_default();
-            let text = |i: usize| {
-                parts
-                    .get(i)
-                    .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .unwrap_or_default()
-            };
-            let (pt, pid) = (text(1), text(2));
+            let [_, pt, pid, _] = keys::untuple_grant_tail(&tail)
+                .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
+            let (pt, pid) = (
+                String::from_utf8_lossy(&pt).into_owned(),
+                String::from_utf8_lossy(&pid).into_owned(),
+            );
             batch.delete(index_key(
                 index::GRANT_BY_PRINCIPAL,
                 seq,

@@ -259,6 +259,68 @@ fn delete_grant_removes_one_row(engine: EngineKind) {
     assert_eq!(s.all_grants(query(run.id())).unwrap().len(), 1);
 }
 
+/// Ids of every shape: the usual `entitlement:type:principal`, a second grant of the same
+/// principal with another id, an id that only looks canonical, and control bytes.
+fn grant_ids_of_every_shape_round_trip(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    let canonical = grant(&eng, "user", "alice");
+    let mut other = grant(&eng, "user", "alice");
+    other.id = "zz-other".into();
+    let mut lookalike = grant(&eng, "user", "bob");
+    lookalike.id = "group:eng:member:user:bob:x".into();
+    let mut control = grant(&eng, "user", "carol");
+    control.id = "\u{0}\u{1}\u{3}".into();
+    let all = [
+        canonical.clone(),
+        other.clone(),
+        lookalike.clone(),
+        control.clone(),
+    ];
+    run.put_grants(&all).unwrap();
+    for g in &all {
+        assert_eq!(s.grant(Some(run.id()), &g.id).unwrap().unwrap().grant, *g);
+    }
+    let ids = |q: GrantQuery| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .all_grants(q)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.grant.id)
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want: Vec<String> = all.iter().map(|g| g.id.clone()).collect();
+    want.sort();
+    assert_eq!(
+        ids(GrantQuery {
+            entitlement_id: Some(eng.id.clone()),
+            ..query(run.id())
+        }),
+        want
+    );
+    let alice = GrantQuery {
+        principal: Some(ResourceKey::new("user", "alice")),
+        ..query(run.id())
+    };
+    assert_eq!(
+        ids(alice.clone()),
+        vec![canonical.id.clone(), "zz-other".to_owned()]
+    );
+    assert!(run.delete_grant(&canonical.id).unwrap());
+    assert_eq!(ids(alice.clone()), vec!["zz-other".to_owned()]);
+    run.put_grants(std::slice::from_ref(&canonical)).unwrap();
+    assert_eq!(
+        ids(alice),
+        vec![canonical.id.clone(), "zz-other".to_owned()]
+    );
+    assert!(run.delete_grant(&control.id).unwrap());
+    assert!(s.grant(Some(run.id()), &control.id).unwrap().is_none());
+}
+
 fn grants_round_trip_sources_exactly(engine: EngineKind) {
     let f = fresh(engine);
     let s = f.store();
@@ -467,6 +529,7 @@ fn stored_grants_page_like_list_grants(engine: EngineKind) {
 }
 
 engines!(
+    grant_ids_of_every_shape_round_trip,
     stored_grants_page_like_list_grants,
     encoded_grants_upsert_with_preserve_rule,
     replace_moves_expandable_into_expansion,
