@@ -316,6 +316,49 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
         );
     }
     let sync = upgraded.store().sync_runs().unwrap().remove(0).id;
+    // Rewriting a grant stored under a version-1 tail updates that row in place: no second
+    // row appears under the marker form of the same id.
+    let old_id = grants
+        .keys()
+        .find(|id| {
+            let r = upgraded.store().grant(Some(&sync), id).unwrap().unwrap();
+            r.grant.sources.is_none()
+        })
+        .unwrap()
+        .clone();
+    let mut rewritten = upgraded
+        .store()
+        .grant(Some(&sync), &old_id)
+        .unwrap()
+        .unwrap();
+    rewritten.grant.annotations.clear();
+    rewritten.grant.sources = Some(c1z::pb::c1::connector::v2::GrantSources {
+        sources: [(
+            "x".to_owned(),
+            c1z::pb::c1::connector::v2::grant_sources::GrantSource { is_direct: true },
+        )]
+        .into(),
+    });
+    upgraded
+        .store()
+        .put_grants(&sync, &[rewritten.clone()], c1z::GrantUpsertMode::Replace)
+        .unwrap();
+    let after = upgraded
+        .store()
+        .all_grants(c1z::GrantQuery::default())
+        .unwrap();
+    assert_eq!(after.len(), grants.len());
+    assert_eq!(after.iter().filter(|r| r.grant.id == old_id).count(), 1);
+    assert_eq!(
+        upgraded
+            .store()
+            .grant(Some(&sync), &old_id)
+            .unwrap()
+            .unwrap()
+            .grant
+            .sources,
+        rewritten.grant.sources
+    );
     for id in grants.keys() {
         assert!(upgraded.store().delete_grant(&sync, id).unwrap(), "{id}");
     }
