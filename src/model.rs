@@ -27,6 +27,11 @@ impl SyncId {
         SyncId(id.into())
     }
 
+    /// A stored optional id: the empty string means none.
+    pub(crate) fn non_empty(id: String) -> Option<Self> {
+        (!id.is_empty()).then_some(SyncId(id))
+    }
+
     /// The id text.
     #[must_use]
     pub fn as_str(&self) -> &str {

@@ -174,21 +174,14 @@ pub(super) fn encode_sync_run(run: &SyncRun) -> Vec<u8> {
 /// Decodes a sync run.
 pub(super) fn decode_sync_run(value: &[u8]) -> Result<SyncRun> {
     let mut r = ValueReader::new(value)?;
-    let some_id = |s: String| {
-        if s.is_empty() {
-            None
-        } else {
-            Some(SyncId::new(s))
-        }
-    };
     Ok(SyncRun {
         id: SyncId::new(r.string()?),
         sync_type: r.string()?,
         started_at: r.time()?,
         ended_at: r.opt_time()?,
         sync_token: r.string()?,
-        parent_sync_id: some_id(r.string()?),
-        linked_sync_id: some_id(r.string()?),
+        parent_sync_id: SyncId::non_empty(r.string()?),
+        linked_sync_id: SyncId::non_empty(r.string()?),
         supports_diff: r.u8()? != 0,
         stats: r
             .opt_bytes()?

@@ -225,8 +225,9 @@ impl SqliteStore {
     }
 
     /// Moves an in-memory database to its file if it has grown, or a write of about
-    /// `incoming` bytes would take it, past its limit.
-    fn spill_if_large(&self, conn: &mut Conn, incoming: u64) -> Result<()> {
+    /// `incoming()` bytes would take it, past its limit. `incoming` runs only for an
+    /// in-memory database: a database on disk pays nothing for the estimate.
+    fn spill_if_large(&self, conn: &mut Conn, incoming: impl FnOnce() -> u64) -> Result<()> {
         let Some(limit) = conn.memory_limit else {
             return Ok(());
         };
@@ -236,7 +237,7 @@ impl SqliteStore {
                 "select page_count * page_size from pragma_page_count(), pragma_page_size()",
             )?
             .query_row([], |r| r.get(0))?;
-        if u64::try_from(size).unwrap_or(0).saturating_add(incoming) <= limit {
+        if u64::try_from(size).unwrap_or(0).saturating_add(incoming()) <= limit {
             return Ok(());
         }
         {
@@ -257,11 +258,15 @@ impl SqliteStore {
     }
 
     fn writable(&self, operation: &'static str) -> Result<MutexGuard<'_, Conn>> {
-        self.writable_for(operation, 0)
+        self.writable_for(operation, || 0)
     }
 
-    /// As `writable`, for a write of about `incoming` bytes.
-    fn writable_for(&self, operation: &'static str, incoming: u64) -> Result<MutexGuard<'_, Conn>> {
+    /// As `writable`, for a write of about `incoming()` bytes.
+    fn writable_for(
+        &self,
+        operation: &'static str,
+        incoming: impl FnOnce() -> u64,
+    ) -> Result<MutexGuard<'_, Conn>> {
         self.state.check(operation)?;
         let mut conn = self.conn();
         self.spill_if_large(&mut conn, incoming)?;

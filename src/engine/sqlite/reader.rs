@@ -236,13 +236,6 @@ fn decode_sync_run(raw: RawSyncRun) -> Result<SyncRun> {
         stats,
         [generation, coverage, mode],
     ) = raw;
-    let some_id = |s: String| {
-        if s.is_empty() {
-            None
-        } else {
-            Some(SyncId::new(s))
-        }
-    };
     Ok(SyncRun {
         id: SyncId::new(id),
         sync_type: ty,
@@ -251,8 +244,8 @@ fn decode_sync_run(raw: RawSyncRun) -> Result<SyncRun> {
             .map(|e| parse_time("sync run ended_at", &e))
             .transpose()?,
         sync_token: token,
-        parent_sync_id: some_id(parent),
-        linked_sync_id: some_id(linked),
+        parent_sync_id: SyncId::non_empty(parent),
+        linked_sync_id: SyncId::non_empty(linked),
         supports_diff: supports_diff != 0,
         stats,
         ingest_invariant: IngestInvariant {

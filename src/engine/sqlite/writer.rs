@@ -57,8 +57,8 @@ impl SqliteStore {
         size: impl Fn(&T) -> usize,
         mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
     ) -> Result<()> {
-        let incoming: usize = rows.iter().map(|r| size(r) + ROW_OVERHEAD).sum();
-        let conn = self.writable_for(operation, incoming as u64)?;
+        let incoming = || rows.iter().map(|r| (size(r) + ROW_OVERHEAD) as u64).sum();
+        let conn = self.writable_for(operation, incoming)?;
         let tx = conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(sql)?;
@@ -265,7 +265,7 @@ impl Writer for SqliteStore {
     }
 
     fn put_asset(&self, sync: &SyncId, asset: &Asset) -> Result<()> {
-        let conn = self.writable_for("write an asset", asset.data.len() as u64)?;
+        let conn = self.writable_for("write an asset", || asset.data.len() as u64)?;
         conn.execute(
             "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
              values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set data = excluded.data",
