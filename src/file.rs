@@ -215,21 +215,22 @@ impl C1zFile {
             ),
             (Some(Format::V1), _) => {
                 let limit = opts.memory_limit();
-                let store = match v1::declared_size(path)? {
-                    // Declared too large for memory: straight to the file.
-                    Some(size) if size > limit => {
-                        v1::decode(path, &db, opts.limits)?;
-                        SqliteStore::open(&db, opts.read_only)?
-                    }
-                    declared => {
-                        let mut decoded = SpillWriter::new(&db, limit, declared.unwrap_or(0));
-                        v1::decode_to(path, &mut decoded, &db, opts.limits)?;
-                        match decoded.finish().map_err(|e| Error::io(&db, e))? {
-                            Some(image) => {
-                                SqliteStore::open_in_memory(image, &db, opts.read_only, limit)?
-                            }
-                            None => SqliteStore::open(&db, opts.read_only)?,
+                let declared = match limit {
+                    0 => None,
+                    _ => v1::declared_size(path)?,
+                };
+                // No memory allowed, or declared too large for it: straight to the file.
+                let store = if limit == 0 || declared.is_some_and(|size| size > limit) {
+                    v1::decode(path, &db, opts.limits)?;
+                    SqliteStore::open(&db, opts.read_only)?
+                } else {
+                    let mut decoded = SpillWriter::new(&db, limit, declared.unwrap_or(0));
+                    v1::decode_to(path, &mut decoded, &db, opts.limits)?;
+                    match decoded.finish().map_err(|e| Error::io(&db, e))? {
+                        Some(image) => {
+                            SqliteStore::open_in_memory(image, &db, opts.read_only, limit)?
                         }
+                        None => SqliteStore::open(&db, opts.read_only)?,
                     }
                 };
                 (Format::V1, AnyStore::Sqlite(store))
@@ -391,12 +392,9 @@ impl<'a> SpillWriter<'a> {
         }
     }
 
-    /// The image if it stayed in memory, `None` if it went to the file. An empty
-    /// decode (a new database) stays in memory unless the limit is 0.
-    fn finish(mut self) -> std::io::Result<Option<Vec<u8>>> {
-        if self.limit == 0 && self.file.is_none() {
-            self.spill()?;
-        }
+    /// The image if it stayed in memory (an empty one: a new database), `None` if it went
+    /// to the file.
+    fn finish(self) -> std::io::Result<Option<Vec<u8>>> {
         match self.file {
             Some(mut f) => {
                 f.flush()?;
