@@ -97,7 +97,11 @@ impl OpenOptions {
     /// file that decodes to at most this many bytes, or a new one, is worked on in memory:
     /// no temp file, no file I/O until it is saved. A database that grows past the limit
     /// moves to the private temp directory before the next write. 0 keeps every database
-    /// on disk. RocksDB stores always work on disk.
+    /// on disk.
+    ///
+    /// RocksDB stores always work on disk; the limit sizes the sorted tables a bulk grant
+    /// write (expansion) builds in memory, half of it per table with up to two at a time. 0
+    /// writes every grant through the memtable.
     #[must_use]
     pub fn with_memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
@@ -211,7 +215,9 @@ impl C1zFile {
             ),
             (None, EngineKind::Rocks) => (
                 Format::V3,
-                AnyStore::Rocks(RocksStore::open(&db, opts.read_only)?),
+                AnyStore::Rocks(
+                    RocksStore::open(&db, opts.read_only)?.with_bulk_memory(opts.memory_limit()),
+                ),
             ),
             (Some(Format::V1), _) => {
                 let limit = opts.memory_limit();
@@ -269,7 +275,10 @@ impl C1zFile {
                 v3_payload::extract(path, &header, &db, opts.limits)?;
                 (
                     Format::V3,
-                    AnyStore::Rocks(RocksStore::open(&db, opts.read_only)?),
+                    AnyStore::Rocks(
+                        RocksStore::open(&db, opts.read_only)?
+                            .with_bulk_memory(opts.memory_limit()),
+                    ),
                 )
             }
         };
@@ -344,6 +353,8 @@ impl C1zFile {
     }
 
     fn write_to(&self, out: &Path) -> Result<()> {
+        // A save ends any bulk phase, so the file has every grant and index.
+        crate::store::Writer::end_bulk_grants(&self.store)?;
         match &self.store {
             AnyStore::Sqlite(s) => s.with_image(|image| {
                 write_atomically(out, |w| match image {

@@ -663,6 +663,9 @@ fn evaluate<W: Writer + ?Sized>(
         }
         // A layer reads only earlier layers: make this one visible before the next.
         x.flush()?;
+        let publish = Instant::now();
+        x.store.publish_bulk_grants()?;
+        x.write_time += publish.elapsed();
         progress.layers_done += 1;
         progress.grants_added = x.report.grants_added;
         if let Some(cb) = callback {

@@ -157,6 +157,9 @@ impl Writer for AnyStore {
     fn begin_bulk_grants(&self) -> Result<()> {
         on_engine!(self, s => s.begin_bulk_grants())
     }
+    fn publish_bulk_grants(&self) -> Result<()> {
+        on_engine!(self, s => s.publish_bulk_grants())
+    }
     fn end_bulk_grants(&self) -> Result<()> {
         on_engine!(self, s => s.end_bulk_grants())
     }

@@ -445,6 +445,18 @@ pub trait Writer: Reader {
         Ok(())
     }
 
+    /// Makes every grant written since [`Writer::begin_bulk_grants`] visible to reads.
+    /// During a bulk phase an engine may hold back the grants of
+    /// [`Writer::put_encoded_grants`] (RocksDB buffers them into sorted tables) until this
+    /// call, [`Writer::end_bulk_grants`], or a write that may touch them. The default does
+    /// nothing, which is correct for an engine that never holds grants back.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn publish_bulk_grants(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Ends a [`Writer::begin_bulk_grants`] phase: every index is complete again. Safe to
     /// call without a matching begin.
     ///

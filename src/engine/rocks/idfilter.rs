@@ -66,7 +66,7 @@ impl IdFilter {
         IdFilter { stages: Vec::new() }
     }
 
-    fn hash(key: &[u8]) -> u64 {
+    pub(super) fn hash(key: &[u8]) -> u64 {
         xxhash_rust::xxh64::xxh64(key, 0x6331_7a5f_6964_7321)
     }
 

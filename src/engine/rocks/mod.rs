@@ -5,6 +5,7 @@
 //! the first write's identity and `discovered_at`, one file holds many sync runs), except
 //! the order of listed rows: key order here, insertion order in SQLite.
 
+mod bulk;
 mod idfilter;
 mod keys;
 mod reader;
@@ -70,6 +71,11 @@ pub struct RocksStore {
     grant_ids: Mutex<HashMap<u32, IdFilter>>,
     /// Whether memtables were switched to [`LARGE_MEMTABLE`].
     large_memtables: std::sync::atomic::AtomicBool,
+    /// Grants buffered by a bulk load (see [`bulk`]), between `begin_bulk_grants` and
+    /// `end_bulk_grants`.
+    bulk_load: Mutex<Option<Box<bulk::BulkLoad>>>,
+    /// Memory a bulk load may buffer (0: none; see [`RocksStore::with_bulk_memory`]).
+    bulk_memory: u64,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
     /// after a crash, and saving flushes memtables before the checkpoint.
     write_opts: rocksdb::WriteOptions,
@@ -88,15 +94,29 @@ fn u32_value(v: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
 }
 
+/// Default [`RocksStore::with_bulk_memory`]: 32 MiB.
+pub const DEFAULT_BULK_MEMORY: u64 = 32 << 20;
+
+/// Options shared by the database and the tables a bulk load writes.
+fn table_options() -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(rocksdb::DBCompressionType::None);
+    // Upserts look ids up before writing; nearly all are misses, which a bloom filter
+    // answers without reading each level-0 table's index.
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
 impl RocksStore {
     /// Opens (or creates) the database directory at `path`, a private working copy.
     ///
     /// # Errors
     /// [`Error::UnsupportedFormat`] for a keyspace written by a newer c1z; engine errors.
     pub fn open(path: &Path, read_only: bool) -> Result<Self> {
-        let mut opts = Options::default();
+        let mut opts = table_options();
         opts.create_if_missing(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::None);
         // Small memtables keep peak memory low; a bulk write past a million grant ids
         // switches to larger ones (see `LARGE_MEMTABLE`).
         opts.set_write_buffer_size(SMALL_MEMTABLE);
@@ -106,11 +126,6 @@ impl RocksStore {
         opts.set_level_zero_slowdown_writes_trigger(1 << 20);
         opts.set_level_zero_stop_writes_trigger(1 << 20);
         opts.set_disable_auto_compactions(read_only);
-        // Upserts look ids up before writing; nearly all are misses, which a bloom filter
-        // answers without reading each level-0 table's index.
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        opts.set_block_based_table_factory(&table);
         let db = DB::open(&opts, path)?;
         let store = RocksStore {
             db,
@@ -119,6 +134,8 @@ impl RocksStore {
             write_lock: Mutex::new(()),
             grant_ids: Mutex::new(HashMap::new()),
             large_memtables: std::sync::atomic::AtomicBool::new(false),
+            bulk_load: Mutex::new(None),
+            bulk_memory: DEFAULT_BULK_MEMORY,
             write_opts: {
                 let mut w = rocksdb::WriteOptions::default();
                 w.disable_wal(true);
@@ -163,6 +180,16 @@ impl RocksStore {
         Ok(store)
     }
 
+    /// Sets the memory a bulk grant write (between `begin_bulk_grants` and
+    /// `end_bulk_grants`) buffers for sorted tables: half of it per table, with at most two
+    /// tables in memory (one filling, one being written). 0 sends every grant through the
+    /// memtable. Default [`DEFAULT_BULK_MEMORY`].
+    #[must_use]
+    pub fn with_bulk_memory(mut self, bytes: u64) -> Self {
+        self.bulk_memory = bytes;
+        self
+    }
+
     /// Read-only flag and change tracking.
     #[must_use]
     pub fn state(&self) -> &WriteState {
@@ -183,6 +210,7 @@ impl RocksStore {
     /// Engine and I/O errors.
     pub fn checkpoint_to(&self, dir: &Path) -> Result<()> {
         let _writes = self.lock();
+        self.publish_bulk()?;
         self.db.flush()?;
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {

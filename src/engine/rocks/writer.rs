@@ -6,6 +6,7 @@ use prost::Message;
 use rocksdb::WriteBatch;
 
 use super::RocksStore;
+use super::bulk::KvSink;
 use super::keys::{self, family, index};
 use super::reader::grant_value;
 use super::values::{ValueReader, ValueWriter, encode_sync_run};
@@ -111,6 +112,73 @@ impl RocksStore {
     }
 }
 
+/// New grant rows of one call, with their key tails and grant-id keys, all certainly new.
+struct NewRows<'a> {
+    seq: u32,
+    rows: &'a [EncodedGrant],
+    /// Every row's tail, back to back; `tail_ends[i]` ends row `i`'s.
+    tails: &'a [u8],
+    tail_ends: &'a [usize],
+    id_keys: &'a [Vec<u8>],
+}
+
+impl NewRows<'_> {
+    fn tail(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.tail_ends[i - 1] };
+        &self.tails[start..self.tail_ends[i]]
+    }
+
+    /// Writes every row and its index entries, family by family: each family's keys are
+    /// ascending within a call (rows come in key order), so memtable inserts reuse their
+    /// skiplist position and a bulk buffer sorts long runs.
+    fn write(&self, out: &mut impl KvSink) {
+        let seq = self.seq;
+        let mut key = Vec::with_capacity(512);
+        let head = keys::head(family::GRANT, seq);
+        for (i, r) in self.rows.iter().enumerate() {
+            let e = &*r.entitlement;
+            let value = grant_row_value(
+                &r.discovered_at,
+                false,
+                None,
+                (&e.resource_type_id, &e.resource_id),
+                &r.data,
+            );
+            key.clear();
+            key.extend_from_slice(&head);
+            key.extend_from_slice(self.tail(i));
+            out.put_kv(&key, &value);
+        }
+        for (i, id_key) in self.id_keys.iter().enumerate() {
+            out.put_kv(id_key, self.tail(i));
+        }
+        // index_key(), into one reused buffer.
+        let by_principal = keys::index_head(index::GRANT_BY_PRINCIPAL, seq);
+        for (i, r) in self.rows.iter().enumerate() {
+            let p = &*r.principal;
+            key.clear();
+            key.extend_from_slice(&by_principal);
+            keys::push_tuple(&mut key, &[p.resource_type.as_str(), p.resource.as_str()]);
+            key.push(0);
+            key.extend_from_slice(self.tail(i));
+            out.put_kv(&key, b"");
+        }
+        let by_resource = keys::index_head(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq);
+        for (i, r) in self.rows.iter().enumerate() {
+            let e = &*r.entitlement;
+            key.clear();
+            key.extend_from_slice(&by_resource);
+            keys::push_tuple(
+                &mut key,
+                &[e.resource_type_id.as_str(), e.resource_id.as_str()],
+            );
+            key.push(0);
+            key.extend_from_slice(self.tail(i));
+            out.put_kv(&key, b"");
+        }
+    }
+}
+
 impl Writer for RocksStore {
     fn put_sync_run(&self, run: &SyncRun) -> Result<()> {
         let _lock = self.writable("write a sync run")?;
@@ -122,6 +190,8 @@ impl Writer for RocksStore {
 
     fn delete_sync_run(&self, id: &SyncId) -> Result<()> {
         let _lock = self.writable("delete a sync run")?;
+        // A range delete must not precede tables ingested later.
+        self.publish_bulk()?;
         let Some(seq) = self.seq(id)? else {
             return Ok(());
         };
@@ -231,6 +301,15 @@ impl Writer for RocksStore {
     fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
         let _lock = self.writable("write grants")?;
         let seq = self.seq_for_write(sync)?;
+        // An upsert reads the rows it replaces: buffered ones must be visible first.
+        let id_key = |g: &crate::pb::c1::connector::v2::Grant| {
+            let mut k = keys::index_head(index::GRANT_BY_ID, seq);
+            keys::push_component(&mut k, g.id.as_bytes());
+            k
+        };
+        if self.bulk_may_hold(rows.iter().map(|r| id_key(&r.grant))) {
+            self.publish_bulk()?;
+        }
         let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
         // New ids are kept for the grant-id filter only if one tracks this sync (bulk
         // writes built it); ordinary connector writes skip the copies.
@@ -238,8 +317,7 @@ impl Writer for RocksStore {
         let mut new_ids = Vec::new();
         for r in rows {
             let g = &r.grant;
-            let mut id_key = keys::index_head(index::GRANT_BY_ID, seq);
-            keys::push_component(&mut id_key, g.id.as_bytes());
+            let id_key = id_key(g);
             let data = codec::encode_grant(g);
             let new_expansion = r.expansion.as_ref().map(Message::encode_to_vec);
             let existing = match pending.get(self, &id_key)? {
@@ -336,7 +414,6 @@ impl Writer for RocksStore {
                 );
                 tail_ends.push(tails.len());
             }
-            let tail = |i: usize| &tails[if i == 0 { 0 } else { tail_ends[i - 1] }..tail_ends[i]];
             let id_keys: Vec<Vec<u8>> = rows
                 .iter()
                 .map(|r| {
@@ -355,6 +432,10 @@ impl Writer for RocksStore {
                     Some(f) => id_keys.iter().filter(|k| f.may_contain(k)).collect(),
                     None => id_keys.iter().collect(),
                 };
+                // The lookup below sees published rows only.
+                if self.bulk_may_hold(&maybe) {
+                    self.publish_bulk()?;
+                }
                 maybe.is_empty()
                     || self
                         .db
@@ -373,57 +454,26 @@ impl Writer for RocksStore {
                     ids = f.len();
                 }
                 drop(filters);
+                let new_rows = NewRows {
+                    seq,
+                    rows,
+                    tails: &tails,
+                    tail_ends: &tail_ends,
+                    id_keys: &id_keys,
+                };
+                let mut bulk = self.bulk();
+                if let Some(bulk) = bulk.as_mut() {
+                    bulk.buffer(id_keys.iter().map(Vec::as_slice), |b| new_rows.write(b));
+                    self.touched();
+                    return self.bulk_written(bulk);
+                }
+                drop(bulk);
                 self.grow_memtables_for(ids)?;
-                // Family by family: each run of keys is ascending (rows come in key
-                // order), so the memtable inserts reuse their skiplist position instead of
-                // jumping between four key ranges.
                 // Sized up front: growing the batch copies everything written so far.
                 let mut batch = WriteBatch::with_capacity_bytes(
                     rows.iter().map(|r| r.data.len() + 64).sum::<usize>() + tails.len() * 6,
                 );
-                let mut key = Vec::with_capacity(512);
-                let head = keys::head(family::GRANT, seq);
-                for (i, r) in rows.iter().enumerate() {
-                    let e = &*r.entitlement;
-                    let value = grant_row_value(
-                        &r.discovered_at,
-                        false,
-                        None,
-                        (&e.resource_type_id, &e.resource_id),
-                        &r.data,
-                    );
-                    key.clear();
-                    key.extend_from_slice(&head);
-                    key.extend_from_slice(tail(i));
-                    batch.put(&key, value);
-                }
-                for (i, id_key) in id_keys.iter().enumerate() {
-                    batch.put(id_key, tail(i));
-                }
-                // index_key(), into one reused buffer.
-                let by_principal = keys::index_head(index::GRANT_BY_PRINCIPAL, seq);
-                for (i, r) in rows.iter().enumerate() {
-                    let p = &*r.principal;
-                    key.clear();
-                    key.extend_from_slice(&by_principal);
-                    keys::push_tuple(&mut key, &[p.resource_type.as_str(), p.resource.as_str()]);
-                    key.push(0);
-                    key.extend_from_slice(tail(i));
-                    batch.put(&key, b"");
-                }
-                let by_resource = keys::index_head(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq);
-                for (i, r) in rows.iter().enumerate() {
-                    let e = &*r.entitlement;
-                    key.clear();
-                    key.extend_from_slice(&by_resource);
-                    keys::push_tuple(
-                        &mut key,
-                        &[e.resource_type_id.as_str(), e.resource_id.as_str()],
-                    );
-                    key.push(0);
-                    key.extend_from_slice(tail(i));
-                    batch.put(&key, b"");
-                }
+                new_rows.write(&mut batch);
                 return self.commit(batch);
             }
         }
@@ -441,6 +491,9 @@ impl Writer for RocksStore {
         };
         let mut id_key = keys::index_head(index::GRANT_BY_ID, seq);
         keys::push_component(&mut id_key, grant_id.as_bytes());
+        if self.bulk_may_hold([&id_key]) {
+            self.publish_bulk()?;
+        }
         let Some(tail) = self.db.get(&id_key)? else {
             return Ok(false);
         };
@@ -508,11 +561,26 @@ impl Writer for RocksStore {
         // `compact()` or the next writable open merges them.
         self.db
             .set_options(&[("disable_auto_compactions", "true")])?;
+        self.begin_bulk();
         Ok(())
+    }
+
+    fn publish_bulk_grants(&self) -> Result<()> {
+        let _lock = self.writable("write grants")?;
+        self.publish_bulk()
+    }
+
+    fn end_bulk_grants(&self) -> Result<()> {
+        if self.state().is_read_only() {
+            return Ok(());
+        }
+        let _lock = self.lock();
+        self.end_bulk()
     }
 
     fn compact(&self) -> Result<()> {
         let _lock = self.writable("compact")?;
+        self.publish_bulk()?;
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
         // Merged: background compaction may resume (a bulk grant write paused it).
         self.db

@@ -528,7 +528,111 @@ fn stored_grants_page_like_list_grants(engine: EngineKind) {
     assert_eq!(s.stream_stored_grants(query(run.id())).count(), 7);
 }
 
+/// Grants written in a bulk phase (which RocksDB may buffer into sorted tables): a later
+/// write of a buffered id upserts it, a delete finds it, publishing shows every index
+/// entry, a deleted sync stays deleted, and a save mid-phase keeps everything.
+fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let run = s.start_sync(SyncType::Full, None).unwrap();
+    let eng = entitlement("group", "eng", "member");
+    let users: Vec<String> = (0..300).map(|i| format!("u{i:03}")).collect();
+    s.begin_bulk_grants().unwrap();
+    // Many calls: with a small memory limit, several tables are built and ingested.
+    for chunk in users.chunks(40) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|u| encoded(&grant(&eng, "user", u)))
+            .collect();
+        s.put_encoded_grants(run.id(), &rows).unwrap();
+    }
+    // Buffered ids, written again: one row each, first discovery kept.
+    let mut again = encoded(&grant(&eng, "user", "u299"));
+    again.discovered_at = c1z::wall::parse("2031-01-01 00:00:00.000000").unwrap();
+    s.put_encoded_grants(run.id(), &[again]).unwrap();
+    let e = expandable(&["group:ops:member"]);
+    run.put_grants(&[with_expandable(grant(&eng, "user", "u298"), &e)])
+        .unwrap();
+    assert!(
+        s.delete_grant(run.id(), "group:eng:member:user:u297")
+            .unwrap()
+    );
+    s.publish_bulk_grants().unwrap();
+
+    let u299 = s
+        .grant(Some(run.id()), "group:eng:member:user:u299")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u299.discovered_at,
+        c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap()
+    );
+    let u298 = s
+        .grant(Some(run.id()), "group:eng:member:user:u298")
+        .unwrap()
+        .unwrap();
+    assert_eq!(u298.expansion, Some(e));
+    assert!(
+        s.grant(Some(run.id()), "group:eng:member:user:u297")
+            .unwrap()
+            .is_none()
+    );
+    let count = |q: GrantQuery| s.stream_grants(q).map(Result::unwrap).count();
+    assert_eq!(count(query(run.id())), 299);
+    assert_eq!(
+        count(GrantQuery {
+            principal: Some(ResourceKey::new("user", "u150")),
+            ..query(run.id())
+        }),
+        1
+    );
+    assert_eq!(
+        count(GrantQuery {
+            resource: Some(ResourceKey::new("group", "eng")),
+            ..query(run.id())
+        }),
+        299
+    );
+    assert_eq!(
+        count(GrantQuery {
+            needs_expansion: true,
+            ..query(run.id())
+        }),
+        1
+    );
+
+    // A sync deleted while its grants are buffered stays empty.
+    let doomed = s.start_sync(SyncType::Full, None).unwrap();
+    let rows: Vec<_> = users[..50]
+        .iter()
+        .map(|u| encoded(&grant(&eng, "user", u)))
+        .collect();
+    s.put_encoded_grants(doomed.id(), &rows).unwrap();
+    s.delete_sync_run(doomed.id()).unwrap();
+
+    // Written after publishing and saved before the phase ends: the file has them.
+    let late: Vec<_> = (300..400)
+        .map(|i| encoded(&grant(&eng, "user", &format!("u{i:03}"))))
+        .collect();
+    s.put_encoded_grants(run.id(), &late).unwrap();
+    let id = run.id().clone();
+    let f = f.reopen();
+    let s = f.store();
+    assert_eq!(s.stream_grants(query(&id)).count(), 399);
+    assert_eq!(
+        s.stream_grants(GrantQuery {
+            principal: Some(ResourceKey::new("user", "u350")),
+            ..query(&id)
+        })
+        .count(),
+        1
+    );
+    assert_eq!(s.sync_runs().unwrap().len(), 1);
+    assert_eq!(s.stream_grants(GrantQuery::default()).count(), 399);
+}
+
 engines!(
+    bulk_writes_upsert_publish_and_save,
     grant_ids_of_every_shape_round_trip,
     stored_grants_page_like_list_grants,
     encoded_grants_upsert_with_preserve_rule,

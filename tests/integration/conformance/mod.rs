@@ -43,6 +43,28 @@ macro_rules! engines {
                 }
             )*
         }
+        /// RocksDB bulk writes as tiny sorted tables: every few calls build and ingest one.
+        mod rocks_tables {
+            $(
+                #[test]
+                fn $case() {
+                    crate::util::with_memory_limit(crate::conformance::SPILL_LIMIT, || {
+                        super::$case(c1z::engine::EngineKind::Rocks)
+                    });
+                }
+            )*
+        }
+        /// RocksDB with no bulk buffer: every write goes through the memtable.
+        mod rocks_memtable {
+            $(
+                #[test]
+                fn $case() {
+                    crate::util::with_memory_limit(0, || {
+                        super::$case(c1z::engine::EngineKind::Rocks)
+                    });
+                }
+            )*
+        }
     };
 }
 

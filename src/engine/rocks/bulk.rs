@@ -1,0 +1,314 @@
+//! Bulk grant loading: between `begin_bulk_grants` and `end_bulk_grants`, the new grants of
+//! `put_encoded_grants` bypass the memtable. Their keys collect in a buffer; a worker
+//! thread sorts each full buffer into a table file, which is ingested into level 0.
+//!
+//! A memtable insert is a skiplist search per key, and every byte is copied again when the
+//! memtable is flushed; a sorted table is written once, off the writing thread.
+//!
+//! Buffered grants are invisible to reads until published. A full buffer is published
+//! when the next one is handed over; [`RocksStore::publish_bulk`] publishes everything
+//! (layer ends of an expansion, `end_bulk_grants`, checkpoints, and any write that could
+//! touch a buffered key). Buffered ids never repeat (callers check them first), so the
+//! order in which buffers are published does not matter.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch};
+
+use super::{RocksStore, idfilter::IdFilter};
+use crate::error::{Error, Result};
+
+/// Subdirectory of the database directory holding tables not yet ingested.
+const BULK_DIR: &str = "c1z-bulk";
+
+/// Somewhere keys and values go: a write batch, or a bulk buffer.
+pub(super) trait KvSink {
+    fn put_kv(&mut self, key: &[u8], value: &[u8]);
+}
+
+impl KvSink for WriteBatch {
+    fn put_kv(&mut self, key: &[u8], value: &[u8]) {
+        self.put(key, value);
+    }
+}
+
+/// Keys and values back to back, sorted only when written out.
+#[derive(Default)]
+pub(super) struct KvBuffer {
+    bytes: Vec<u8>,
+    /// Start, key length, value length.
+    entries: Vec<(usize, usize, usize)>,
+}
+
+impl KvSink for KvBuffer {
+    fn put_kv(&mut self, key: &[u8], value: &[u8]) {
+        self.entries
+            .push((self.bytes.len(), key.len(), value.len()));
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+    }
+}
+
+impl KvBuffer {
+    /// A buffer allocated for a whole table of `table_bytes`, with room past it for the
+    /// call that fills it (10,000 derived grants are about 6 MB): allocated once, since
+    /// each regrowth would leave the old block resident.
+    fn for_table(table_bytes: usize) -> Self {
+        let bytes = table_bytes + (table_bytes / 2).min(8 << 20);
+        KvBuffer {
+            bytes: Vec::with_capacity(bytes),
+            // Index entries are the shortest, at about 80 bytes.
+            entries: Vec::with_capacity(bytes / 64),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.bytes.len() + self.entries.len() * 24
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sorts by key. The sort is stable and finds runs: each call's keys arrive as a few
+    /// ascending runs per key family.
+    fn sort(&mut self) {
+        let bytes = &self.bytes;
+        self.entries
+            .sort_by(|a, b| bytes[a.0..a.0 + a.1].cmp(&bytes[b.0..b.0 + b.1]));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries.iter().map(|&(start, k, v)| {
+            (
+                &self.bytes[start..start + k],
+                &self.bytes[start + k..start + k + v],
+            )
+        })
+    }
+
+    /// Empties the buffer, keeping its memory: fresh pages cost a kernel zeroing each.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+    }
+
+    /// Sorts the entries and writes them as a table file at `path`.
+    fn write_table(&mut self, path: &Path) -> Result<()> {
+        self.sort();
+        let opts = super::table_options();
+        let mut table = SstFileWriter::create(&opts);
+        table.open(path)?;
+        for (k, v) in self.iter() {
+            // Keys are unique by construction; a repeat fails here instead of being lost.
+            table.put(k, v)?;
+        }
+        table.finish()?;
+        Ok(())
+    }
+}
+
+/// A table being written by the worker, with the id hashes it holds.
+struct InFlight {
+    /// The table's path, and the emptied buffer for reuse.
+    table: JoinHandle<(Result<PathBuf>, KvBuffer)>,
+    ids: HashSet<u64>,
+}
+
+/// The state of a bulk load.
+pub(super) struct BulkLoad {
+    dir: PathBuf,
+    /// Buffered bytes that make a table (fewer, larger level-0 tables keep reads cheap).
+    table_bytes: usize,
+    buffer: KvBuffer,
+    /// Hashes of the grant-id keys in `buffer`.
+    buffer_ids: HashSet<u64>,
+    in_flight: Option<InFlight>,
+    /// An emptied buffer back from the worker.
+    spare: Option<KvBuffer>,
+    tables: u64,
+}
+
+impl BulkLoad {
+    /// Whether a grant-id key may be buffered or in flight (unpublished).
+    fn may_hold(&self, id_key: &[u8]) -> bool {
+        let hash = IdFilter::hash(id_key);
+        self.buffer_ids.contains(&hash)
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.ids.contains(&hash))
+    }
+
+    /// Buffers rows written by `write`, whose grant-id keys are `id_keys`.
+    pub(super) fn buffer<'k>(
+        &mut self,
+        id_keys: impl IntoIterator<Item = &'k [u8]>,
+        write: impl FnOnce(&mut KvBuffer),
+    ) {
+        self.buffer_ids
+            .extend(id_keys.into_iter().map(IdFilter::hash));
+        write(&mut self.buffer);
+    }
+}
+
+impl RocksStore {
+    pub(super) fn bulk(&self) -> MutexGuard<'_, Option<Box<BulkLoad>>> {
+        self.bulk_load
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a bulk load (a no-op if one is running, or if no memory is allowed for it).
+    pub(super) fn begin_bulk(&self) {
+        let mut bulk = self.bulk();
+        let table_bytes = usize::try_from(self.bulk_memory / 2).unwrap_or(usize::MAX);
+        if bulk.is_none() && table_bytes > 0 {
+            *bulk = Some(Box::new(BulkLoad {
+                dir: self.path.join(BULK_DIR),
+                table_bytes,
+                buffer: KvBuffer::for_table(table_bytes),
+                buffer_ids: HashSet::new(),
+                in_flight: None,
+                spare: None,
+                tables: 0,
+            }));
+        }
+    }
+
+    /// Whether any of `id_keys` may be unpublished in the running bulk load.
+    pub(super) fn bulk_may_hold<K: AsRef<[u8]>>(
+        &self,
+        id_keys: impl IntoIterator<Item = K>,
+    ) -> bool {
+        self.bulk()
+            .as_ref()
+            .is_some_and(|b| id_keys.into_iter().any(|k| b.may_hold(k.as_ref())))
+    }
+
+    /// After a buffer write: hands a full buffer to the worker, first ingesting the table
+    /// the worker finished (at most one buffer is in flight, which bounds memory).
+    pub(super) fn bulk_written(&self, bulk: &mut BulkLoad) -> Result<()> {
+        if bulk.buffer.size() < bulk.table_bytes {
+            return Ok(());
+        }
+        self.ingest_in_flight(bulk)?;
+        std::fs::create_dir_all(&bulk.dir).map_err(|e| Error::io(&bulk.dir, e))?;
+        bulk.tables += 1;
+        let path = bulk.dir.join(format!("{:06}.sst", bulk.tables));
+        let table_bytes = bulk.table_bytes;
+        let next = bulk
+            .spare
+            .take()
+            .unwrap_or_else(|| KvBuffer::for_table(table_bytes));
+        let mut buffer = std::mem::replace(&mut bulk.buffer, next);
+        let table = std::thread::Builder::new()
+            .name("c1z-bulk-table".into())
+            .spawn(move || {
+                let written = buffer.write_table(&path).map(|()| path);
+                buffer.clear();
+                (written, buffer)
+            })
+            .map_err(|e| Error::io(&bulk.dir, e))?;
+        bulk.in_flight = Some(InFlight {
+            table,
+            ids: std::mem::take(&mut bulk.buffer_ids),
+        });
+        Ok(())
+    }
+
+    fn ingest_in_flight(&self, bulk: &mut BulkLoad) -> Result<()> {
+        let Some(in_flight) = bulk.in_flight.take() else {
+            return Ok(());
+        };
+        let (written, buffer) = in_flight.table.join().map_err(|_| Error::Engine {
+            engine: super::ENGINE,
+            source: "the bulk table writer panicked".into(),
+        })?;
+        bulk.spare = Some(buffer);
+        let path = written?;
+        self.ingest(&path)
+    }
+
+    fn ingest(&self, path: &Path) -> Result<()> {
+        let mut opts = IngestExternalFileOptions::default();
+        opts.set_move_files(true);
+        let ingested = self.db.ingest_external_file_opts(&opts, vec![path]);
+        // Moved on success; removed on failure, since nothing else will.
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound && ingested.is_ok() => {
+                return Err(Error::io(path, e));
+            }
+            _ => {}
+        }
+        Ok(ingested?)
+    }
+
+    /// Makes every buffered grant visible to reads. The bulk load goes on.
+    pub(super) fn publish_bulk(&self) -> Result<()> {
+        let mut guard = self.bulk();
+        let Some(bulk) = guard.as_mut() else {
+            return Ok(());
+        };
+        self.ingest_in_flight(bulk)?;
+        bulk.buffer_ids.clear();
+        let buffer = &mut bulk.buffer;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        // A small buffer goes through a write batch: a small table per expansion layer
+        // would pile up level-0 files that every later scan has to seek.
+        if buffer.size() >= bulk.table_bytes / 4 {
+            std::fs::create_dir_all(&bulk.dir).map_err(|e| Error::io(&bulk.dir, e))?;
+            bulk.tables += 1;
+            let path = bulk.dir.join(format!("{:06}.sst", bulk.tables));
+            let written = buffer.write_table(&path);
+            buffer.clear();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+            written?;
+            return self.ingest(&path);
+        }
+        // Sorted, so the memtable inserts walk forward.
+        buffer.sort();
+        let mut batch = WriteBatch::with_capacity_bytes(buffer.size());
+        for (k, v) in buffer.iter() {
+            batch.put(k, v);
+        }
+        buffer.clear();
+        self.db.write_opt(batch, &self.write_opts)?;
+        Ok(())
+    }
+
+    /// Publishes everything and ends the bulk load.
+    pub(super) fn end_bulk(&self) -> Result<()> {
+        let published = self.publish_bulk();
+        if let Some(bulk) = self.bulk().take() {
+            // Every table was ingested (moved) or removed: only an empty directory remains.
+            let _ = std::fs::remove_dir(&bulk.dir);
+        }
+        published
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KvBuffer, KvSink};
+
+    #[test]
+    fn buffer_sorts_by_key_and_keeps_values() {
+        let mut b = KvBuffer::default();
+        for (k, v) in [("b", "2"), ("a", "1"), ("ab", ""), ("c", "333")] {
+            b.put_kv(k.as_bytes(), v.as_bytes());
+        }
+        b.sort();
+        let got: Vec<(&[u8], &[u8])> = b.iter().collect();
+        let want: Vec<(&[u8], &[u8])> =
+            vec![(b"a", b"1"), (b"ab", b""), (b"b", b"2"), (b"c", b"333")];
+        assert_eq!(got, want);
+    }
+}
