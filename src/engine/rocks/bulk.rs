@@ -39,34 +39,40 @@ impl KvSink for WriteBatch {
 #[derive(Default)]
 pub(super) struct KvBuffer {
     bytes: Vec<u8>,
-    /// Start, key length, value length.
-    entries: Vec<(usize, usize, usize)>,
+    /// Start, key length, value length (a buffer stays under [`MAX_TABLE_BYTES`]).
+    entries: Vec<(u32, u32, u32)>,
 }
+
+/// Largest table a bulk load builds, so offsets fit in `u32`.
+const MAX_TABLE_BYTES: usize = 1 << 30;
+
+/// Bytes an entry adds to a buffer besides its key and value.
+const ENTRY_BYTES: usize = 12;
 
 impl KvSink for KvBuffer {
     fn put_kv(&mut self, key: &[u8], value: &[u8]) {
+        // In range: callers keep buffers under MAX_TABLE_BYTES (see `RocksStore::bulk_fits`).
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         self.entries
-            .push((self.bytes.len(), key.len(), value.len()));
+            .push((len(self.bytes.len()), len(key.len()), len(value.len())));
         self.bytes.extend_from_slice(key);
         self.bytes.extend_from_slice(value);
     }
 }
 
 impl KvBuffer {
-    /// A buffer allocated for a whole table of `table_bytes`, with room past it for the
-    /// call that fills it (10,000 derived grants are about 6 MB): allocated once, since
-    /// each regrowth would leave the old block resident.
+    /// A buffer allocated once for a whole table: each regrowth would leave the old block
+    /// resident.
     fn for_table(table_bytes: usize) -> Self {
-        let bytes = table_bytes + (table_bytes / 2).min(8 << 20);
         KvBuffer {
-            bytes: Vec::with_capacity(bytes),
-            // Index entries are the shortest, at about 80 bytes.
-            entries: Vec::with_capacity(bytes / 64),
+            bytes: Vec::with_capacity(table_bytes),
+            // Index entries, the shortest, are about 80 bytes.
+            entries: Vec::with_capacity(table_bytes / 96),
         }
     }
 
     fn size(&self) -> usize {
-        self.bytes.len() + self.entries.len() * 24
+        self.bytes.len() + self.entries.len() * ENTRY_BYTES
     }
 
     fn is_empty(&self) -> bool {
@@ -77,12 +83,15 @@ impl KvBuffer {
     /// ascending runs per key family.
     fn sort(&mut self) {
         let bytes = &self.bytes;
-        self.entries
-            .sort_by(|a, b| bytes[a.0..a.0 + a.1].cmp(&bytes[b.0..b.0 + b.1]));
+        let key = |&(start, len, _): &(u32, u32, u32)| {
+            &bytes[start as usize..start as usize + len as usize]
+        };
+        self.entries.sort_by(|a, b| key(a).cmp(key(b)));
     }
 
     fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.entries.iter().map(|&(start, k, v)| {
+            let (start, k, v) = (start as usize, k as usize, v as usize);
             (
                 &self.bytes[start..start + k],
                 &self.bytes[start + k..start + k + v],
@@ -142,17 +151,6 @@ impl BulkLoad {
                 .as_ref()
                 .is_some_and(|f| f.ids.contains(&hash))
     }
-
-    /// Buffers rows written by `write`, whose grant-id keys are `id_keys`.
-    pub(super) fn buffer<'k>(
-        &mut self,
-        id_keys: impl IntoIterator<Item = &'k [u8]>,
-        write: impl FnOnce(&mut KvBuffer),
-    ) {
-        self.buffer_ids
-            .extend(id_keys.into_iter().map(IdFilter::hash));
-        write(&mut self.buffer);
-    }
 }
 
 impl RocksStore {
@@ -165,7 +163,9 @@ impl RocksStore {
     /// Starts a bulk load (a no-op if one is running, or if no memory is allowed for it).
     pub(super) fn begin_bulk(&self) {
         let mut bulk = self.bulk();
-        let table_bytes = usize::try_from(self.bulk_memory / 2).unwrap_or(usize::MAX);
+        let table_bytes = usize::try_from(self.bulk_memory / 2)
+            .unwrap_or(MAX_TABLE_BYTES)
+            .min(MAX_TABLE_BYTES);
         if bulk.is_none() && table_bytes > 0 {
             *bulk = Some(Box::new(BulkLoad {
                 dir: self.path.join(BULK_DIR),
@@ -189,12 +189,35 @@ impl RocksStore {
             .is_some_and(|b| id_keys.into_iter().any(|k| b.may_hold(k.as_ref())))
     }
 
-    /// After a buffer write: hands a full buffer to the worker, first ingesting the table
-    /// the worker finished (at most one buffer is in flight, which bounds memory).
-    pub(super) fn bulk_written(&self, bulk: &mut BulkLoad) -> Result<()> {
-        if bulk.buffer.size() < bulk.table_bytes {
-            return Ok(());
+    /// Whether a call adding about `bytes` may be buffered (see [`MAX_TABLE_BYTES`]).
+    pub(super) fn bulk_fits(bytes: usize) -> bool {
+        bytes <= MAX_TABLE_BYTES
+    }
+
+    /// Buffers the rows `write` puts (about `bytes`, [`Self::bulk_fits`]), whose grant-id
+    /// keys are `id_keys`. A full buffer goes to the worker, first ingesting the table the
+    /// worker finished: at most one is in flight, which bounds memory.
+    pub(super) fn bulk_write<'k>(
+        &self,
+        bulk: &mut BulkLoad,
+        bytes: usize,
+        id_keys: impl IntoIterator<Item = &'k [u8]>,
+        write: impl FnOnce(&mut KvBuffer),
+    ) -> Result<()> {
+        // A call that would overflow the buffer starts the next one.
+        if !bulk.buffer.is_empty() && bulk.buffer.size() + bytes > bulk.table_bytes {
+            self.hand_off(bulk)?;
         }
+        bulk.buffer_ids
+            .extend(id_keys.into_iter().map(IdFilter::hash));
+        write(&mut bulk.buffer);
+        if bulk.buffer.size() >= bulk.table_bytes {
+            self.hand_off(bulk)?;
+        }
+        Ok(())
+    }
+
+    fn hand_off(&self, bulk: &mut BulkLoad) -> Result<()> {
         self.ingest_in_flight(bulk)?;
         std::fs::create_dir_all(&bulk.dir).map_err(|e| Error::io(&bulk.dir, e))?;
         bulk.tables += 1;

@@ -128,6 +128,29 @@ impl NewRows<'_> {
         &self.tails[start..self.tail_ends[i]]
     }
 
+    /// At least the bytes [`NewRows::write`] puts in a bulk buffer (keys, values and 12
+    /// bytes an entry).
+    fn buffered_bytes(&self) -> usize {
+        self.rows
+            .iter()
+            .map(|r| {
+                let (e, p) = (&*r.entitlement, &*r.principal);
+                // Four entries: row (value: 30 bytes of columns, the entitlement's
+                // resource, the data), id (key: the id), two index keys (their prefixes).
+                4 * (12 + 8)
+                    + 30
+                    + 2 * (e.resource_type_id.len() + e.resource_id.len())
+                    + p.resource_type.len()
+                    + p.resource.len()
+                    + r.data.len()
+                    + r.id.len()
+            })
+            .sum::<usize>()
+            // Each tail is in the row key, the id value and both index keys; one more
+            // covers escapes in the other components.
+            + self.tails.len() * 5
+    }
+
     /// Writes every row and its index entries, family by family: each family's keys are
     /// ascending within a call (rows come in key order), so memtable inserts reuse their
     /// skiplist position and a bulk buffer sorts long runs.
@@ -463,9 +486,14 @@ impl Writer for RocksStore {
                 };
                 let mut bulk = self.bulk();
                 if let Some(bulk) = bulk.as_mut() {
-                    bulk.buffer(id_keys.iter().map(Vec::as_slice), |b| new_rows.write(b));
-                    self.touched();
-                    return self.bulk_written(bulk);
+                    let bytes = new_rows.buffered_bytes();
+                    if Self::bulk_fits(bytes) {
+                        self.bulk_write(bulk, bytes, id_keys.iter().map(Vec::as_slice), |b| {
+                            new_rows.write(b);
+                        })?;
+                        self.touched();
+                        return Ok(());
+                    }
                 }
                 drop(bulk);
                 self.grow_memtables_for(ids)?;
