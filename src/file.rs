@@ -14,6 +14,7 @@ use crate::engine::EngineKind;
 use crate::engine::rocks::{self, RocksStore};
 use crate::engine::sqlite::{DatabaseImage, SqliteStore};
 use crate::error::{Error, Result};
+use crate::format::v3_payload::FileIdentity;
 use crate::format::{self, Format, v1, v3, v3_payload};
 use crate::model::SyncRun;
 use crate::pb::c1::c1z::v3::{C1zManifestV3, PayloadEncoding, SyncRunSummary};
@@ -147,6 +148,8 @@ pub struct C1zFile {
     format: Format,
     encode: v1::EncodeOptions,
     payload_encoding: PayloadEncoding,
+    /// Compresses a writable RocksDB copy's tables ahead of a tar + zstd save.
+    precompressor: Option<crate::precompress::Precompressor>,
     tmp: tempfile::TempDir,
 }
 
@@ -282,12 +285,29 @@ impl C1zFile {
                 )
             }
         };
+        let mut store = store;
+        let precompressor = match &mut store {
+            AnyStore::Rocks(s)
+                if !opts.read_only && payload_encoding == PayloadEncoding::TarZstd =>
+            {
+                let p = crate::precompress::Precompressor::start(
+                    db.clone(),
+                    tmp.path().join("frames"),
+                    opts.encode.level,
+                )
+                .map_err(|e| Error::io(tmp.path(), e))?;
+                s.set_table_listener(p.notifier());
+                Some(p)
+            }
+            _ => None,
+        };
         Ok(C1zFile {
             store,
             path: path.to_owned(),
             format,
             encode: opts.encode,
             payload_encoding,
+            precompressor,
             tmp,
         })
     }
@@ -376,7 +396,15 @@ impl C1zFile {
                     sync_runs: self.store.sync_runs()?.iter().map(summary).collect(),
                     ..Default::default()
                 };
-                write_atomically(out, |w| v3::write(w, &manifest, &checkpoint, self.encode))
+                let write = |frames: &dyn Fn(&FileIdentity) -> Option<PathBuf>| {
+                    write_atomically(out, |w| {
+                        v3::write_with(w, &manifest, &checkpoint, self.encode, frames)
+                    })
+                };
+                match &self.precompressor {
+                    Some(p) => p.with_frames(|frames| write(&|id| frames.get(id).cloned())),
+                    None => write(&|_| None),
+                }
             }
         }
     }

@@ -46,6 +46,7 @@ pub mod format;
 pub mod inspect;
 mod model;
 pub mod pb;
+mod precompress;
 pub mod store;
 pub mod sync;
 pub mod synth;

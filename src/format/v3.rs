@@ -117,6 +117,21 @@ pub fn write(
     payload_root: &Path,
     opts: crate::format::v1::EncodeOptions,
 ) -> Result<()> {
+    write_with(out, manifest, payload_root, opts, &|_| None)
+}
+
+/// [`write`], splicing in payload file bodies compressed earlier (see
+/// [`crate::format::v3_payload::write_tar_zstd`]).
+///
+/// # Errors
+/// As [`write`].
+pub fn write_with(
+    out: &mut impl std::io::Write,
+    manifest: &C1zManifestV3,
+    payload_root: &Path,
+    opts: crate::format::v1::EncodeOptions,
+    precompressed: &dyn Fn(&crate::format::v3_payload::FileIdentity) -> Option<std::path::PathBuf>,
+) -> Result<()> {
     let bytes = manifest.encode_to_vec();
     let len = u32::try_from(bytes.len())
         .ok()
@@ -133,14 +148,7 @@ pub fn write(
     match PayloadEncoding::try_from(manifest.payload_encoding) {
         Ok(PayloadEncoding::Tar) => crate::format::v3_payload::write_tar(payload_root, out),
         Ok(PayloadEncoding::TarZstd) => {
-            let mut enc = zstd::stream::write::Encoder::new(out, opts.level).map_err(io)?;
-            enc.include_checksum(true).map_err(io)?;
-            if opts.threads > 0 {
-                enc.multithread(opts.threads).map_err(io)?;
-            }
-            crate::format::v3_payload::write_tar(payload_root, &mut enc)?;
-            enc.finish().map_err(io)?;
-            Ok(())
+            crate::format::v3_payload::write_tar_zstd(payload_root, out, opts, precompressed)
         }
         _ => Err(Error::Unsupported {
             engine: "v3",

@@ -82,6 +82,211 @@ pub fn write_tar(root: &Path, out: impl Write) -> Result<()> {
     Ok(())
 }
 
+/// A payload file's identity while it is unchanged (device, inode, length, modification
+/// time): a compressed copy made earlier stands for the file only under the same identity.
+/// A hard link (a RocksDB checkpoint) shares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl FileIdentity {
+    /// The identity of a file, where the platform has inodes.
+    #[must_use]
+    pub fn of(meta: &std::fs::Metadata) -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileIdentity {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                len: meta.len(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            None
+        }
+    }
+}
+
+/// Bytes of zero padding after `len` content bytes in a tar stream.
+fn tar_padding(len: u64) -> usize {
+    ((512 - len % 512) % 512) as usize
+}
+
+/// Compresses the body of a file's tar entry (its bytes, zero-padded to the 512-byte
+/// block) into one zstd frame at `out`, for [`write_tar_zstd`] to splice in. Returns the
+/// identity the frame stands for; `None` if the file changed while it was read or
+/// `cancelled` said so (checked every MiB), and then `out` is removed.
+///
+/// # Errors
+/// I/O errors.
+pub fn compress_entry_body(
+    path: &Path,
+    out: &Path,
+    level: i32,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<FileIdentity>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let Some(before) = FileIdentity::of(&meta) else {
+        return Ok(None);
+    };
+    let written = (|| -> io::Result<bool> {
+        let sink = io::BufWriter::with_capacity(1 << 20, File::create(out)?);
+        let mut enc = zstd::stream::write::Encoder::new(sink, level)?;
+        enc.include_checksum(true)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = meta.len();
+        while left > 0 {
+            if cancelled() {
+                return Ok(false);
+            }
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = file.read(&mut buf[..want])?;
+            if n == 0 {
+                // Shorter than its length: changed.
+                return Ok(false);
+            }
+            enc.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        enc.write_all(&[0u8; 512][..tar_padding(meta.len())])?;
+        enc.finish()?.flush()?;
+        Ok(true)
+    })()
+    .map_err(|e| Error::io(out, e))?;
+    let after = file.metadata().map_err(|e| Error::io(path, e))?;
+    if written && FileIdentity::of(&after) == Some(before) {
+        return Ok(Some(before));
+    }
+    let _ = std::fs::remove_file(out);
+    Ok(None)
+}
+
+/// A zstd stream whose frames may be interleaved with frames compressed earlier: a
+/// concatenation of frames decodes to the concatenation of their contents.
+struct FrameSplicer<W: Write> {
+    encoder: Option<zstd::stream::write::Encoder<'static, W>>,
+    raw: Option<W>,
+    opts: crate::format::v1::EncodeOptions,
+}
+
+impl<W: Write> FrameSplicer<W> {
+    fn encoder(&mut self) -> io::Result<&mut zstd::stream::write::Encoder<'static, W>> {
+        if self.encoder.is_none() {
+            let raw = self
+                .raw
+                .take()
+                .ok_or_else(|| io::Error::other("no output"))?;
+            let mut enc = zstd::stream::write::Encoder::new(raw, self.opts.level)?;
+            enc.include_checksum(true)?;
+            if self.opts.threads > 0 {
+                enc.multithread(self.opts.threads)?;
+            }
+            self.encoder = Some(enc);
+        }
+        self.encoder
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no encoder"))
+    }
+
+    /// Ends the current frame and copies the frames in `path` to the output.
+    fn splice(&mut self, path: &Path) -> io::Result<()> {
+        if let Some(enc) = self.encoder.take() {
+            self.raw = Some(enc.finish()?);
+        }
+        let raw = self
+            .raw
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no output"))?;
+        io::copy(&mut File::open(path)?, raw)?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        match self.encoder.take() {
+            Some(enc) => enc.finish(),
+            None => self.raw.take().ok_or_else(|| io::Error::other("no output")),
+        }
+    }
+}
+
+impl<W: Write> Write for FrameSplicer<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.encoder()?.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match (&mut self.encoder, &mut self.raw) {
+            (Some(enc), _) => enc.flush(),
+            (None, Some(raw)) => raw.flush(),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// Writes the files under `root` as tar + zstd, the same tar stream as [`write_tar`].
+/// The body of a file for which `precompressed` names a frame file (made by
+/// [`compress_entry_body`] for the file's identity) is copied from it instead of being
+/// compressed again.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_tar_zstd(
+    root: &Path,
+    out: impl Write,
+    opts: crate::format::v1::EncodeOptions,
+    precompressed: &dyn Fn(&FileIdentity) -> Option<PathBuf>,
+) -> Result<()> {
+    let splicer = FrameSplicer {
+        encoder: None,
+        raw: Some(out),
+        opts,
+    };
+    let mut builder = tar::Builder::new(splicer);
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (name, path) in payload_files(root)? {
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        let len = meta.len();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(len);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        match FileIdentity::of(&meta).and_then(|id| precompressed(&id)) {
+            Some(frames) => {
+                // The header alone (an empty body needs no padding), then the body's frame.
+                builder
+                    .append_data(&mut header, &name, io::empty())
+                    .map_err(|e| Error::io(&path, e))?;
+                builder
+                    .get_mut()
+                    .splice(&frames)
+                    .map_err(|e| Error::io(&frames, e))?;
+            }
+            None => builder
+                .append_data(&mut header, &name, file.take(len))
+                .map_err(|e| Error::io(&path, e))?,
+        }
+    }
+    builder
+        .into_inner()
+        .and_then(FrameSplicer::finish)
+        .and_then(|mut w| w.flush())
+        .map_err(|e| Error::io(root, e))?;
+    Ok(())
+}
+
 /// A reader that fails once more than `budget` bytes have come through.
 struct Budget<R> {
     inner: R,

@@ -267,7 +267,11 @@ impl RocksStore {
             }
             _ => {}
         }
-        Ok(ingested?)
+        ingested?;
+        if let Some(listener) = &self.table_listener {
+            listener();
+        }
+        Ok(())
     }
 
     /// Makes every buffered grant visible to reads. The bulk load goes on.

@@ -74,6 +74,8 @@ pub struct RocksStore {
     /// Grants buffered by a bulk load (see [`bulk`]), between `begin_bulk_grants` and
     /// `end_bulk_grants`.
     bulk_load: Mutex<Option<Box<bulk::BulkLoad>>>,
+    /// Called after table files are ingested (see [`RocksStore::set_table_listener`]).
+    table_listener: Option<Box<dyn Fn() + Send + Sync>>,
     /// Memory a bulk load may buffer (0: none; see [`RocksStore::with_bulk_memory`]).
     bulk_memory: u64,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
@@ -136,6 +138,7 @@ impl RocksStore {
             large_memtables: std::sync::atomic::AtomicBool::new(false),
             bulk_load: Mutex::new(None),
             bulk_memory: DEFAULT_BULK_MEMORY,
+            table_listener: None,
             write_opts: {
                 let mut w = rocksdb::WriteOptions::default();
                 w.disable_wal(true);
@@ -188,6 +191,12 @@ impl RocksStore {
     pub fn with_bulk_memory(mut self, bytes: u64) -> Self {
         self.bulk_memory = bytes;
         self
+    }
+
+    /// Sets a callback run after table files join the database directory by ingestion (a
+    /// bulk load), e.g. to compress them ahead of a save.
+    pub fn set_table_listener(&mut self, listener: impl Fn() + Send + Sync + 'static) {
+        self.table_listener = Some(Box::new(listener));
     }
 
     /// Read-only flag and change tracking.

@@ -1,0 +1,175 @@
+//! Background compression of a v3 working copy's table files.
+//!
+//! RocksDB table files never change once written, so their tar + zstd bodies can be
+//! compressed while the program is still working, on a core that is otherwise idle: a
+//! save then copies those frames instead of compressing the tables again (a stream of
+//! zstd frames decodes to the concatenation of their contents). Files are matched by
+//! identity (device, inode, length, modification time), which a checkpoint's hard links
+//! share; anything else is compressed at save time as before.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::format::v3_payload::{FileIdentity, compress_entry_body};
+
+#[derive(Default)]
+struct State {
+    /// Table files may have appeared since the last scan.
+    dirty: bool,
+    /// A save is reading `frames`: finish or abandon the current file and wait.
+    paused: bool,
+    /// The worker is compressing.
+    busy: bool,
+    stop: bool,
+    frames: HashMap<FileIdentity, PathBuf>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Set while a save waits, so a file in progress is abandoned at the next MiB.
+    yield_now: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Compresses the `*.sst` files of a database directory in the background.
+pub(crate) struct Precompressor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Precompressor {
+    /// Starts a worker compressing the tables of `db` at `level` into `frames_dir`
+    /// (created here, owned by the worker). Scans once at the start and after each
+    /// [`Precompressor::notify`].
+    pub(crate) fn start(db: PathBuf, frames_dir: PathBuf, level: i32) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&frames_dir)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                dirty: true,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+            yield_now: AtomicBool::new(false),
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("c1z-precompress".into())
+            .spawn(move || run(&worker, &db, &frames_dir, level))?;
+        Ok(Precompressor {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// A callback for [`crate::engine::rocks::RocksStore::set_table_listener`]: new table
+    /// files may exist.
+    pub(crate) fn notifier(&self) -> impl Fn() + Send + Sync + 'static {
+        let shared = Arc::downgrade(&self.shared);
+        move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.lock().dirty = true;
+                shared.changed.notify_all();
+            }
+        }
+    }
+
+    /// Pauses the worker (abandoning a file in progress) and runs `f` with the frames made
+    /// so far.
+    pub(crate) fn with_frames<T>(&self, f: impl FnOnce(&HashMap<FileIdentity, PathBuf>) -> T) -> T {
+        self.shared.yield_now.store(true, Ordering::Relaxed);
+        let mut state = self.shared.lock();
+        state.paused = true;
+        while state.busy {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        self.shared.yield_now.store(false, Ordering::Relaxed);
+        let out = f(&state.frames);
+        state.paused = false;
+        drop(state);
+        self.shared.changed.notify_all();
+        out
+    }
+}
+
+impl Drop for Precompressor {
+    fn drop(&mut self) {
+        self.shared.yield_now.store(true, Ordering::Relaxed);
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(shared: &Shared, db: &Path, frames_dir: &Path, level: i32) {
+    let mut next = 0u64;
+    loop {
+        {
+            let mut state = shared.lock();
+            while !state.stop && (state.paused || !state.dirty) {
+                state = shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if state.stop {
+                return;
+            }
+            state.dirty = false;
+            state.busy = true;
+        }
+        let done = scan(shared, db, frames_dir, level, &mut next);
+        let mut state = shared.lock();
+        state.busy = false;
+        // Interrupted: look again once the save is over.
+        state.dirty |= !done;
+        drop(state);
+        shared.changed.notify_all();
+    }
+}
+
+/// Compresses every table not compressed yet; `false` if interrupted.
+fn scan(shared: &Shared, db: &Path, frames_dir: &Path, level: i32, next: &mut u64) -> bool {
+    let Ok(entries) = std::fs::read_dir(db) else {
+        return true;
+    };
+    let mut tables: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .collect();
+    tables.sort();
+    let cancelled = || shared.yield_now.load(Ordering::Relaxed);
+    for table in tables {
+        if cancelled() {
+            return false;
+        }
+        let known = std::fs::metadata(&table)
+            .ok()
+            .and_then(|m| FileIdentity::of(&m))
+            .is_none_or(|id| shared.lock().frames.contains_key(&id));
+        if known {
+            continue;
+        }
+        *next += 1;
+        let out = frames_dir.join(format!("{next:06}.zst"));
+        // A failure (a table deleted meanwhile, a full disk) only loses the head start.
+        if let Ok(Some(id)) = compress_entry_body(&table, &out, level, &cancelled) {
+            shared.lock().frames.insert(id, out);
+        }
+    }
+    true
+}
