@@ -453,7 +453,7 @@ fn a_bulk_loaded_rocks_file_saves_and_reads_back() {
                         }),
                         principal: std::sync::Arc::new(c1z::ResourceKey::new(
                             "user",
-                            &format!("u{chunk:02}-{i:02}"),
+                            format!("u{chunk:02}-{i:02}"),
                         )),
                         data: c1z::codec::encode_grant(&g),
                         discovered_at: c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap(),
