@@ -60,6 +60,51 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u32, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
+/// The encoded `Any` of a `GrantImmutable` annotation with no fields (what expansion puts
+/// on every derived grant).
+#[must_use]
+pub fn grant_immutable_any() -> &'static [u8] {
+    static ANY: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        prost_types::Any {
+            type_url: type_url(GRANT_IMMUTABLE),
+            value: Vec::new(),
+        }
+        .encode_to_vec()
+    });
+    &ANY
+}
+
+/// Appends `GrantSources.sources` map entries (keys in strictly increasing order), the
+/// body [`encode_derived_grant`] takes.
+pub fn encode_source_entries<'a>(
+    buf: &mut Vec<u8>,
+    sources: impl Iterator<Item = (&'a str, bool)>,
+) {
+    for (k, d) in sources {
+        encode_entry(k, d, buf);
+    }
+}
+
+/// Encodes a derived grant, byte for byte as [`encode_grant_parts`] with the
+/// `GrantImmutable` annotation alone: `sources` is the map body
+/// ([`encode_source_entries`]).
+pub fn encode_derived_grant(
+    buf: &mut Vec<u8>,
+    entitlement: &[u8],
+    principal: &[u8],
+    id: &str,
+    sources: &[u8],
+) {
+    buf.reserve(entitlement.len() + principal.len() + id.len() + sources.len() + 80);
+    put_bytes_field(buf, 1, entitlement);
+    put_bytes_field(buf, 2, principal);
+    if !id.is_empty() {
+        put_bytes_field(buf, 3, id.as_bytes());
+    }
+    put_bytes_field(buf, 4, grant_immutable_any());
+    put_bytes_field(buf, 5, sources);
+}
+
 /// Encodes a grant from parts that are already encoded, byte for byte as [`encode_grant`]
 /// would: `entitlement` and `principal` are the encoded messages (empty slices are still
 /// written, as a present empty message), `annotations` the encoded `Any`s, and `sources`

@@ -58,9 +58,9 @@ pub use model::{
     ResourceTypeRecord, SyncId, SyncRun, SyncType, wall,
 };
 pub use store::{
-    AnyStore, AssetQuery, EncodedGrant, EntitlementKey, EntitlementQuery, GrantQuery,
-    GrantUpsertMode, Page, PageRequest, Reader, ReaderExt, ResourceQuery, ResourceTypeQuery,
-    StoredGrant, Writer,
+    AnyStore, AssetQuery, DerivedEntitlement, DerivedGrant, EncodedGrant, EntitlementKey,
+    EntitlementQuery, GrantQuery, GrantUpsertMode, Page, PageRequest, Reader, ReaderExt,
+    ResourceQuery, ResourceTypeQuery, StoredGrant, Writer,
 };
 pub use sync::WriterExt;
 

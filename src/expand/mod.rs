@@ -24,13 +24,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::codec::{self, GRANT_IMMUTABLE};
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::model::{GrantRecord, ResourceKey, SyncId, wall};
 use crate::pb::c1::connector::v2::{
     Entitlement, Grant, GrantSources, ResourceId, grant_sources::GrantSource,
 };
-use crate::store::{EncodedGrant, EntitlementKey, GrantQuery, GrantUpsertMode, ReaderExt, Writer};
+use crate::store::{
+    DerivedEntitlement, DerivedGrant, EntitlementKey, GrantQuery, GrantUpsertMode, ReaderExt,
+    Writer,
+};
 use graph::{EdgeSpec, Graph, NodeId};
 use prost::Message;
 
@@ -118,7 +121,7 @@ struct Member {
     direct: bool,
     /// The principal as the source grant holds it, encoded once for every grant derived
     /// from it.
-    principal: Vec<u8>,
+    principal: Arc<[u8]>,
 }
 
 fn principal_key(g: &Grant) -> Option<ResourceKey> {
@@ -214,10 +217,8 @@ struct Expander<'s, W: Writer + ?Sized> {
     members: HashMap<String, Arc<Vec<Member>>>,
     uses: HashMap<String, usize>,
     pending_updates: Vec<GrantRecord>,
-    pending_new: Vec<EncodedGrant>,
+    pending_new: Vec<DerivedGrant>,
     write_time: Duration,
-    /// The `GrantImmutable` annotation every derived grant carries, encoded.
-    immutable: Vec<u8>,
 }
 
 impl<W: Writer + ?Sized> Expander<'_, W> {
@@ -322,7 +323,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                 None => {
                     let stub =
                         codec::identity_stub(&row.principal.resource_type, &row.principal.resource);
-                    (row.principal, stub.encode_to_vec())
+                    (row.principal, stub.encode_to_vec().into())
                 }
                 Some(bytes) => {
                     let id: PrincipalIdView = codec::decode("grant principal", &bytes)?;
@@ -330,7 +331,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                         skipped += 1;
                         continue;
                     };
-                    (ResourceKey::of(&id), bytes)
+                    (ResourceKey::of(&id), bytes.into())
                 }
             };
             out.push(Member {
@@ -378,7 +379,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         }
         if !self.pending_new.is_empty() {
             self.store
-                .put_encoded_grants(&self.sync, &self.pending_new)?;
+                .put_derived_grants(&self.sync, &self.pending_new)?;
             self.pending_new.clear();
         }
         self.write_time += start.elapsed();
@@ -478,9 +479,11 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             self.flush_if_full()?;
         }
 
-        // New grants, in principal order, encoded from parts shared by many grants.
-        let target = Arc::new(entitlement_key(&dest_ent));
-        let dest_encoded = dest_ent.encode_to_vec();
+        // New grants, in principal order, from parts shared by many grants.
+        let target = Arc::new(DerivedEntitlement {
+            key: entitlement_key(&dest_ent),
+            data: dest_ent.encode_to_vec(),
+        });
         let now = wall::now();
         for (gi, range) in groups.iter().enumerate() {
             if has_row[gi] {
@@ -488,31 +491,14 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             }
             let group = &flows[range.clone()];
             let member = group[0].0;
-            let key = &member.key;
-            let mut id = String::with_capacity(
-                dest.len() + key.resource_type.len() + key.resource.len() + 2,
-            );
-            for part in [dest, ":", &key.resource_type, ":", &key.resource] {
-                id.push_str(part);
-            }
-            let sources = merged_sources(group);
-            let mut data = Vec::with_capacity(
-                dest_encoded.len() + member.principal.len() + id.len() + 64 + 48 * sources.len(),
-            );
-            codec::encode_grant_parts(
-                &mut data,
-                &dest_encoded,
-                &member.principal,
-                &id,
-                &[&self.immutable],
-                sources.iter().copied(),
-            );
+            let mut sources = Vec::with_capacity(48 * group.len());
+            codec::encode_source_entries(&mut sources, merged_sources(group).into_iter());
             self.report.grants_added += 1;
-            self.pending_new.push(EncodedGrant {
-                id,
+            self.pending_new.push(DerivedGrant {
                 entitlement: target.clone(),
-                principal: key.clone(),
-                data,
+                principal: member.key.clone(),
+                principal_data: member.principal.clone(),
+                sources,
                 discovered_at: now,
             });
             self.flush_if_full()?;
@@ -559,11 +545,6 @@ pub fn expand<W: Writer + ?Sized>(
         pending_updates: Vec::new(),
         pending_new: Vec::new(),
         write_time: Duration::ZERO,
-        immutable: prost_types::Any {
-            type_url: codec::type_url(GRANT_IMMUTABLE),
-            value: Vec::new(),
-        }
-        .encode_to_vec(),
     };
     let mut graph = x.load_graph()?;
     x.report.nodes = graph.node_count() as u64;

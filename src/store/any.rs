@@ -145,6 +145,9 @@ impl Writer for AnyStore {
     fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
         on_engine!(self, s => s.put_encoded_grants(sync, rows))
     }
+    fn put_derived_grants(&self, sync: &SyncId, rows: &[crate::store::DerivedGrant]) -> Result<()> {
+        on_engine!(self, s => s.put_derived_grants(sync, rows))
+    }
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
         on_engine!(self, s => s.delete_grant(sync, grant_id))
     }

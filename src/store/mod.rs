@@ -161,6 +161,72 @@ pub struct StoredGrant {
     pub data: Vec<u8>,
 }
 
+/// The entitlement of derived grants, encoded once for all of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DerivedEntitlement {
+    /// Its identity columns.
+    pub key: EntitlementKey,
+    /// The entitlement as the grants embed it (canonical encoding).
+    pub data: Vec<u8>,
+}
+
+/// A grant made by expansion (see [`Writer::put_derived_grants`]): the grant
+/// `{entitlement, principal, id: "entitlement:principal_type:principal_id", annotations:
+/// [GrantImmutable], sources}`, from parts shared by many grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DerivedGrant {
+    /// The entitlement.
+    pub entitlement: std::sync::Arc<DerivedEntitlement>,
+    /// The principal's identity.
+    pub principal: std::sync::Arc<ResourceKey>,
+    /// The principal as the grant embeds it (encoded `Resource`).
+    pub principal_data: std::sync::Arc<[u8]>,
+    /// The grant's sources: encoded `GrantSources.sources` entries
+    /// ([`crate::codec::encode_source_entries`]).
+    pub sources: Vec<u8>,
+    /// First-write time, used when the grant is new.
+    pub discovered_at: chrono::NaiveDateTime,
+}
+
+impl DerivedGrant {
+    /// The grant id: `entitlement:principal_type:principal_id`.
+    #[must_use]
+    pub fn id(&self) -> String {
+        let (e, p) = (&self.entitlement.key.id, &*self.principal);
+        let mut id = String::with_capacity(e.len() + p.resource_type.len() + p.resource.len() + 2);
+        for part in [e.as_str(), ":", &p.resource_type, ":", &p.resource] {
+            id.push_str(part);
+        }
+        id
+    }
+
+    /// The grant's canonical encoding ([`crate::codec::encode_grant`] of the grant).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut data = Vec::new();
+        crate::codec::encode_derived_grant(
+            &mut data,
+            &self.entitlement.data,
+            &self.principal_data,
+            &self.id(),
+            &self.sources,
+        );
+        data
+    }
+
+    /// The same grant as an [`EncodedGrant`].
+    #[must_use]
+    pub fn to_encoded(&self) -> EncodedGrant {
+        EncodedGrant {
+            id: self.id(),
+            entitlement: std::sync::Arc::new(self.entitlement.key.clone()),
+            principal: self.principal.clone(),
+            data: self.encode(),
+            discovered_at: self.discovered_at,
+        }
+    }
+}
+
 /// A grant already in its stored encoding, with the identity columns it is indexed by
 /// (see [`Writer::put_encoded_grants`]). Grant expansion writes these: one entitlement and
 /// one principal are shared by many grants, so both are reference-counted.
@@ -431,6 +497,18 @@ pub trait Writer: Reader {
             &decode_encoded_grants(rows)?,
             GrantUpsertMode::PreserveExpansion,
         )
+    }
+
+    /// Writes grants made by expansion: as [`Writer::put_encoded_grants`] with each
+    /// grant's [`DerivedGrant::to_encoded`], which is what the default does. An engine may
+    /// store them without repeating what they share (RocksDB keeps one copy of each
+    /// entitlement).
+    ///
+    /// # Errors
+    /// As [`Writer::put_encoded_grants`].
+    fn put_derived_grants(&self, sync: &SyncId, rows: &[DerivedGrant]) -> Result<()> {
+        let encoded: Vec<EncodedGrant> = rows.iter().map(DerivedGrant::to_encoded).collect();
+        self.put_encoded_grants(sync, &encoded)
     }
 
     /// Fast-path hook: many grants are about to be written, and until
