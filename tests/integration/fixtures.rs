@@ -500,11 +500,34 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
     // SQLite twice: in memory (the default for a file this small) and on disk.
     let sqlite_disk = tmp.path().join("u.disk.c1z");
     std::fs::copy(&sqlite, &sqlite_disk).unwrap();
+    // RocksDB three ways: bulk tables (the default), tiny bulk tables, and the memtable.
+    let rocks_tiny = tmp.path().join("u.tiny.rocks.c1z");
+    std::fs::copy(&rocks, &rocks_tiny).unwrap();
+    let rocks_memtable = tmp.path().join("u.memtable.rocks.c1z");
+    std::fs::copy(&rocks, &rocks_memtable).unwrap();
+    // Every grant's stored bytes, by id: the same on every engine and path.
+    let stored = |s: &c1z::AnyStore| -> BTreeMap<String, Vec<u8>> {
+        s.stream_stored_grants(GrantQuery {
+            sync_id: Some(sync.clone()),
+            ..Default::default()
+        })
+        .map(|g| {
+            let g = g.unwrap();
+            let grant =
+                <c1z::pb::c1::connector::v2::Grant as prost::Message>::decode(g.data.as_slice())
+                    .unwrap();
+            (grant.id, g.data)
+        })
+        .collect()
+    };
+    let mut first_stored: Option<BTreeMap<String, Vec<u8>>> = None;
     let default_limit = c1z::DEFAULT_MEMORY_LIMIT;
     for (path, memory_limit) in [
         (&sqlite, default_limit),
         (&sqlite_disk, 0),
         (&rocks, default_limit),
+        (&rocks_tiny, 64 << 10),
+        (&rocks_memtable, 0),
     ] {
         let f = c1z::OpenOptions::new()
             .with_memory_limit(memory_limit)
@@ -547,6 +570,11 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
             }
         }
         assert_eq!(mismatches, 0, "{}", path.display());
+        let bytes = stored(f.store());
+        match &first_stored {
+            None => first_stored = Some(bytes),
+            Some(first) => assert!(*first == bytes, "{}: stored bytes differ", path.display()),
+        }
         // Saved and reopened, the result stays.
         f.close().unwrap();
         assert_eq!(

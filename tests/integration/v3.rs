@@ -294,7 +294,7 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
             .unwrap()
             .manifest
             .engine_schema_version,
-        2
+        c1z::engine::rocks::SCHEMA_VERSION
     );
     let upgraded = C1zFile::open(&v1).unwrap();
     let reference = C1zFile::open_read_only(&sqlite).unwrap();

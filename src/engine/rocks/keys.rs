@@ -10,7 +10,8 @@
 //! | resource type | `01 seq esc(id)` | header, data |
 //! | resource | `02 seq esc(rt) 00 esc(rid)` | header, parent?, data |
 //! | entitlement | `03 seq esc(rt) 00 esc(rid) 00 esc(id)` | header, data |
-//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 id` (`id`: `01 03` when it is `entitlement_id:p_rt:p_id`, else `esc(id)`) | header, identity, expansion, data |
+//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 id` (`id`: `01 03` when it is `entitlement_id:p_rt:p_id`, else `esc(id)`) | header, identity, expansion, data; or, for a grant made by expansion, header, entitlement snapshot version, principal, sources |
+//! | entitlement snapshot | `09 seq esc(entitlement_id) 00 version` (u32 BE) | resource type, resource, entitlement data (as derived grants embed it) |
 //! | asset | `05 seq esc(id)` | header, content type, data |
 //! | sync run | `06 seq` | the run's columns |
 //! | sync id → seq | `08 esc(sync_id)` | seq (u32 BE) |
@@ -38,6 +39,7 @@ pub(super) mod family {
     pub(crate) const SYNC_RUN: u8 = 0x06;
     pub(crate) const INDEX: u8 = 0x07;
     pub(crate) const SYNC_ID: u8 = 0x08;
+    pub(crate) const ENTITLEMENT_SNAPSHOT: u8 = 0x09;
     pub(crate) const META: u8 = 0xFF;
 }
 
@@ -127,6 +129,18 @@ pub(super) fn push_grant_tail(
     }
 }
 
+/// Appends the tail of a grant whose id is canonical (`entitlement:principal_type:principal_id`).
+pub(super) fn push_canonical_grant_tail(
+    out: &mut Vec<u8>,
+    entitlement: &str,
+    principal_type: &str,
+    principal_id: &str,
+) {
+    push_tuple(out, &[entitlement, principal_type, principal_id]);
+    out.push(0x00);
+    out.extend_from_slice(&CANONICAL_ID);
+}
+
 /// A grant row's tail (see [`push_grant_tail`]).
 pub(super) fn grant_tail(
     entitlement: &str,
@@ -213,6 +227,21 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// `09 seq <escaped entitlement id> 00 version`: one encoding of an entitlement that
+/// derived grants embed (keyspace version 3).
+pub(super) fn snapshot_key(seq: u32, escaped_entitlement: &[u8], version: u32) -> Vec<u8> {
+    let mut k = head(family::ENTITLEMENT_SNAPSHOT, seq);
+    k.extend_from_slice(escaped_entitlement);
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The first component of a tuple, still escaped.
+pub(super) fn first_component(tuple: &[u8]) -> &[u8] {
+    tuple.split(|b| *b == 0).next().unwrap_or_default()
 }
 
 /// Sync-id lookup key.

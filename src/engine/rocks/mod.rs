@@ -26,10 +26,12 @@ use idfilter::IdFilter;
 /// Engine name written in v3 manifests.
 pub const ENGINE: &str = "rocksdb";
 
-/// Keyspace version this build writes (manifest `engine_schema_version`). It reads 1 and
-/// 2; version 2 writes a grant's canonical id as a marker in its key tail (see
-/// [`keys::push_grant_tail`]), which version-1 builds cannot decode.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Keyspace version this build writes (manifest `engine_schema_version`); it reads 1 to 3.
+/// Version 2 writes a grant's canonical id as a marker in its key tail (see
+/// [`keys::push_grant_tail`]); version 3 stores grants made by expansion without the
+/// entitlement they share, which one snapshot row per entitlement holds (see
+/// [`values::DERIVED_GRANT_VERSION`]). Older builds refuse newer keyspaces.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest keyspace version this build reads.
 const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -57,6 +59,10 @@ const SMALL_MEMTABLE: usize = 16 << 20;
 const LARGE_MEMTABLE: usize = 32 << 20;
 const LARGE_MEMTABLE_AFTER: usize = 1_000_000;
 
+/// Per (sync number, escaped entitlement id): each entitlement snapshot's version and
+/// entitlement bytes.
+type SnapshotCache = HashMap<(u32, Vec<u8>), Vec<(u32, Vec<u8>)>>;
+
 /// A store on a RocksDB database directory.
 pub struct RocksStore {
     db: DB,
@@ -76,6 +82,9 @@ pub struct RocksStore {
     bulk_load: Mutex<Option<Box<bulk::BulkLoad>>>,
     /// Called after table files are ingested (see [`RocksStore::set_table_listener`]).
     table_listener: Option<Box<dyn Fn() + Send + Sync>>,
+    /// Per (sync number, escaped entitlement id): the entitlement snapshots derived grants
+    /// reference, by version (loaded from the database on first use).
+    snapshots: Mutex<SnapshotCache>,
     /// Memory a bulk load may buffer (0: none; see [`RocksStore::with_bulk_memory`]).
     bulk_memory: u64,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
@@ -139,6 +148,7 @@ impl RocksStore {
             bulk_load: Mutex::new(None),
             bulk_memory: DEFAULT_BULK_MEMORY,
             table_listener: None,
+            snapshots: Mutex::new(HashMap::new()),
             write_opts: {
                 let mut w = rocksdb::WriteOptions::default();
                 w.disable_wal(true);
@@ -149,8 +159,8 @@ impl RocksStore {
             Some(v) => match u32_value(&v) {
                 Some(SCHEMA_VERSION) => {}
                 Some(OLDEST_SCHEMA_VERSION..SCHEMA_VERSION) => {
-                    // Version 2 only adds a key form: a writable copy is stamped up front,
-                    // since its next write may use it.
+                    // Versions 2 and 3 only add key and value forms: a writable copy is
+                    // stamped up front, since its next write may use them.
                     if !read_only {
                         store.db.put(
                             keys::meta_key("schema_version"),
@@ -310,6 +320,12 @@ impl RocksStore {
                 f.insert(k);
             }
         }
+    }
+
+    fn snapshot_cache(&self) -> MutexGuard<'_, SnapshotCache> {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Drops `seq`'s filter (its keys were deleted wholesale).

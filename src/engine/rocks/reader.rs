@@ -1,9 +1,10 @@
 //! Reads: point gets, paged scans (hex of the last returned key as the token), counts.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
 use super::keys::{self, family, index};
-use super::values::{ValueReader, decode_sync_run};
+use super::values::{DERIVED_GRANT_VERSION, ValueReader, decode_sync_run};
 use super::{ENGINE, RocksStore};
 use crate::codec::{self, GrantIdentity};
 use crate::error::{Error, Result};
@@ -76,52 +77,141 @@ pub(super) struct GrantValue<'a> {
     pub(super) expansion: Option<&'a [u8]>,
     pub(super) resource_type_id: String,
     pub(super) resource_id: String,
-    pub(super) data: &'a [u8],
+    /// The encoded grant: stored, or rebuilt for a derived row.
+    pub(super) data: Cow<'a, [u8]>,
 }
 
-pub(super) fn grant_value(value: &[u8]) -> Result<GrantValue<'_>> {
-    let mut r = ValueReader::new(value)?;
-    let discovered_at = r.time()?;
-    let needs_expansion = r.u8()? & 1 != 0;
-    let expansion = r.opt_bytes()?;
-    let resource_type_id = r.string()?;
-    let resource_id = r.string()?;
-    Ok(GrantValue {
-        discovered_at,
-        needs_expansion,
-        expansion,
-        resource_type_id,
-        resource_id,
-        data: r.tail(),
-    })
+/// A row found by id: its sync number, key tail and value.
+type IdHit = (u32, Vec<u8>, Vec<u8>);
+
+/// An entitlement snapshot that derived grant rows embed.
+pub(super) struct Snapshot {
+    resource_type_id: String,
+    resource_id: String,
+    data: Vec<u8>,
 }
 
-/// A grant row from its key tail (`entitlement, p_rt, p_id, id`) and value.
-fn grant_record(tail: &[u8], value: &[u8]) -> Result<(GrantRecord, [String; 4], [String; 2])> {
-    let p = grant_parts(tail)?;
-    let v = grant_value(value)?;
-    let mut grant: Grant = codec::decode("grant", v.data)?;
-    codec::hydrate_grant(
-        &mut grant,
-        &GrantIdentity {
-            resource_type_id: &v.resource_type_id,
-            resource_id: &v.resource_id,
-            entitlement_id: &p[0],
-            principal_type: &p[1],
-            principal_id: &p[2],
-        },
-    );
-    let expansion = match v.expansion {
-        Some(b) if !b.is_empty() => Some(codec::decode("grant expansion", b)?),
-        _ => None,
-    };
-    let rec = GrantRecord {
-        grant,
-        expansion,
-        needs_expansion: v.needs_expansion,
-        discovered_at: v.discovered_at,
-    };
-    Ok((rec, p, [v.resource_type_id, v.resource_id]))
+impl Snapshot {
+    pub(super) fn decode(value: &[u8]) -> Result<Self> {
+        let mut r = ValueReader::new(value)?;
+        Ok(Snapshot {
+            resource_type_id: r.string()?,
+            resource_id: r.string()?,
+            data: r.tail().to_vec(),
+        })
+    }
+
+    /// The entitlement's encoding.
+    pub(super) fn data(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+/// Snapshots read so far by one scan: rows of one entitlement share one.
+#[derive(Default)]
+pub(super) struct Snapshots(HashMap<Vec<u8>, std::sync::Arc<Snapshot>>);
+
+impl RocksStore {
+    /// The snapshot under `key`, read once per scan.
+    fn snapshot(&self, key: Vec<u8>, seen: &mut Snapshots) -> Result<std::sync::Arc<Snapshot>> {
+        if let Some(s) = seen.0.get(&key) {
+            return Ok(s.clone());
+        }
+        let value = self.db.get(&key)?.ok_or_else(|| {
+            Error::corrupt(
+                "rocksdb grant",
+                "derived grant without its entitlement snapshot",
+            )
+        })?;
+        let snapshot = std::sync::Arc::new(Snapshot::decode(&value)?);
+        // A scan by principal meets many entitlements: bound the cache.
+        if seen.0.len() >= 4096 {
+            seen.0.clear();
+        }
+        seen.0.insert(key, snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// The parts of grant row `04 seq <tail>` with value `value`.
+    pub(super) fn grant_value<'a>(
+        &self,
+        seq: u32,
+        tail: &[u8],
+        value: &'a [u8],
+        seen: &mut Snapshots,
+    ) -> Result<GrantValue<'a>> {
+        if value.first() != Some(&DERIVED_GRANT_VERSION) {
+            let mut r = ValueReader::new(value)?;
+            let discovered_at = r.time()?;
+            let needs_expansion = r.u8()? & 1 != 0;
+            let expansion = r.opt_bytes()?;
+            let resource_type_id = r.string()?;
+            let resource_id = r.string()?;
+            return Ok(GrantValue {
+                discovered_at,
+                needs_expansion,
+                expansion,
+                resource_type_id,
+                resource_id,
+                data: Cow::Borrowed(r.tail()),
+            });
+        }
+        let mut r = ValueReader::with_version(value, DERIVED_GRANT_VERSION)?;
+        let discovered_at = r.time()?;
+        let version = r.u32()?;
+        let principal = r.bytes()?;
+        let sources = r.tail();
+        let snapshot = self.snapshot(
+            keys::snapshot_key(seq, keys::first_component(tail), version),
+            seen,
+        )?;
+        let [_, _, _, id] = keys::untuple_grant_tail(tail)
+            .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
+        let mut data = Vec::new();
+        codec::encode_derived_grant(&mut data, &snapshot.data, principal, &text(&id)?, sources);
+        Ok(GrantValue {
+            discovered_at,
+            needs_expansion: false,
+            expansion: None,
+            resource_type_id: snapshot.resource_type_id.clone(),
+            resource_id: snapshot.resource_id.clone(),
+            data: Cow::Owned(data),
+        })
+    }
+
+    /// A grant row from its key tail (`entitlement, p_rt, p_id, id`) and value.
+    fn grant_record(
+        &self,
+        seq: u32,
+        tail: &[u8],
+        value: &[u8],
+        seen: &mut Snapshots,
+    ) -> Result<(GrantRecord, [String; 4], [String; 2])> {
+        let p = grant_parts(tail)?;
+        let v = self.grant_value(seq, tail, value, seen)?;
+        let mut grant: Grant = codec::decode("grant", &v.data)?;
+        codec::hydrate_grant(
+            &mut grant,
+            &GrantIdentity {
+                resource_type_id: &v.resource_type_id,
+                resource_id: &v.resource_id,
+                entitlement_id: &p[0],
+                principal_type: &p[1],
+                principal_id: &p[2],
+            },
+        );
+        let expansion = match v.expansion {
+            Some(b) if !b.is_empty() => Some(codec::decode("grant expansion", b)?),
+            _ => None,
+        };
+        let rec = GrantRecord {
+            grant,
+            expansion,
+            needs_expansion: v.needs_expansion,
+            discovered_at: v.discovered_at,
+        };
+        Ok((rec, p, [v.resource_type_id, v.resource_id]))
+    }
 }
 
 fn grant_matches(q: &GrantQuery, id: &[String; 4], res: &[String; 2], needs: bool) -> bool {
@@ -152,7 +242,7 @@ impl RocksStore {
         &self,
         query: &GrantQuery,
         page: &PageRequest,
-        row: impl Fn(&[u8], &[u8]) -> Result<Option<T>>,
+        mut row: impl FnMut(u32, &[u8], &[u8]) -> Result<Option<T>>,
     ) -> Result<Page<T>> {
         let sync = query.sync_id.as_ref();
         // The narrowest access path; every filter is still checked on each row.
@@ -211,6 +301,11 @@ impl RocksStore {
             };
         self.page_over(&head, &prefixes, page, |k, v| {
             let fetched;
+            let seq_at = if indexed.is_some() { 2 } else { 1 };
+            let seq = k
+                .get(seq_at..seq_at + 4)
+                .and_then(super::u32_value)
+                .ok_or_else(|| Error::corrupt("rocksdb key", "truncated grant key"))?;
             let (row_tail, value) = match indexed {
                 None => (&k[5..], v),
                 Some(skip) => {
@@ -225,7 +320,7 @@ impl RocksStore {
                     (row_tail, fetched.as_slice())
                 }
             };
-            row(row_tail, value)
+            row(seq, row_tail, value)
         })
     }
 
@@ -324,21 +419,16 @@ impl RocksStore {
         Ok(None)
     }
 
-    /// Resolves an id index (`07 idx seq esc(id)` → row tail) over the syncs a query reads.
-    fn by_id(
-        &self,
-        idx: u8,
-        family: u8,
-        sync: Option<&SyncId>,
-        id: &str,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// Resolves an id index (`07 idx seq esc(id)` → row tail) over the syncs a query reads:
+    /// the row's sync number, tail and value.
+    fn by_id(&self, idx: u8, family: u8, sync: Option<&SyncId>, id: &str) -> Result<Option<IdHit>> {
         for seq in self.seqs(sync)? {
             let mut k = keys::index_head(idx, seq);
             keys::push_component(&mut k, id.as_bytes());
             if let Some(tail) = self.db.get(&k)?
                 && let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))?
             {
-                return Ok(Some((tail, v)));
+                return Ok(Some((seq, tail, v)));
             }
         }
         Ok(None)
@@ -415,13 +505,16 @@ impl Reader for RocksStore {
 
     fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
         self.by_id(index::ENTITLEMENT_BY_ID, family::ENTITLEMENT, sync, id)?
-            .map(|(_, v)| record("entitlement", &v))
+            .map(|(_, _, v)| record("entitlement", &v))
             .transpose()
     }
 
     fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>> {
         self.by_id(index::GRANT_BY_ID, family::GRANT, sync, id)?
-            .map(|(tail, v)| grant_record(&tail, &v).map(|(g, _, _)| g))
+            .map(|(seq, tail, v)| {
+                self.grant_record(seq, &tail, &v, &mut Snapshots::default())
+                    .map(|(g, _, _)| g)
+            })
             .transpose()
     }
 
@@ -500,8 +593,9 @@ impl Reader for RocksStore {
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
-        self.grants_page(query, page, |tail, value| {
-            let (rec, id, res) = grant_record(tail, value)?;
+        let mut seen = Snapshots::default();
+        self.grants_page(query, page, |seq, tail, value| {
+            let (rec, id, res) = self.grant_record(seq, tail, value, &mut seen)?;
             Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
         })
     }
@@ -511,14 +605,15 @@ impl Reader for RocksStore {
         query: &GrantQuery,
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
-        self.grants_page(query, page, |tail, value| {
+        let mut seen = Snapshots::default();
+        self.grants_page(query, page, |seq, tail, value| {
             let id = grant_parts(tail)?;
-            let v = grant_value(value)?;
+            let v = self.grant_value(seq, tail, value, &mut seen)?;
             let res = [v.resource_type_id, v.resource_id];
             Ok(
                 grant_matches(query, &id, &res, v.needs_expansion).then(|| StoredGrant {
                     principal: ResourceKey::new(id[1].as_str(), id[2].as_str()),
-                    data: v.data.to_vec(),
+                    data: v.data.into_owned(),
                 }),
             )
         })

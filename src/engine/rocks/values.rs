@@ -10,8 +10,13 @@ use chrono::NaiveDateTime;
 use crate::error::{Error, Result};
 use crate::model::{IngestInvariant, SyncId, SyncRun};
 
-/// Version byte of every value this build writes.
+/// Version byte of every value this build writes, except derived grant rows.
 pub(super) const VALUE_VERSION: u8 = 1;
+/// Version byte of a grant row made by expansion (keyspace version 3): `discovered_at`,
+/// the entitlement snapshot's version (u32), the principal (bytes), then the encoded
+/// sources entries. The grant is `{snapshot, principal, canonical id, [GrantImmutable],
+/// sources}` (see `codec::encode_derived_grant`).
+pub(super) const DERIVED_GRANT_VERSION: u8 = 2;
 
 /// Appends fields to a value.
 #[derive(Default)]
@@ -27,6 +32,18 @@ impl ValueWriter {
         let mut buf = Vec::with_capacity(capacity.max(1));
         buf.push(VALUE_VERSION);
         ValueWriter(buf)
+    }
+
+    /// A writer appending to `buf` (cleared first) under version byte `version`.
+    pub(super) fn into_buffer(mut buf: Vec<u8>, version: u8) -> Self {
+        buf.clear();
+        buf.push(version);
+        ValueWriter(buf)
+    }
+
+    pub(super) fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
     }
 
     pub(super) fn u8(&mut self, v: u8) -> &mut Self {
@@ -88,6 +105,23 @@ fn bad(what: &str) -> Error {
 }
 
 impl<'a> ValueReader<'a> {
+    /// A reader of a value under version byte `version`.
+    pub(super) fn with_version(value: &'a [u8], version: u8) -> Result<Self> {
+        match value.split_first() {
+            Some((v, rest)) if *v == version => Ok(ValueReader { rest }),
+            Some((v, _)) => Err(Error::corrupt(
+                "rocksdb value",
+                format!("unknown value version {v}"),
+            )),
+            None => Err(bad("value")),
+        }
+    }
+
+    pub(super) fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4, "u32")?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     pub(super) fn new(value: &'a [u8]) -> Result<Self> {
         match value.split_first() {
             Some((&VALUE_VERSION, rest)) => Ok(ValueReader { rest }),

@@ -8,13 +8,16 @@ use rocksdb::WriteBatch;
 use super::RocksStore;
 use super::bulk::KvSink;
 use super::keys::{self, family, index};
-use super::reader::grant_value;
-use super::values::{ValueReader, ValueWriter, encode_sync_run};
+use super::reader::{Snapshot, Snapshots};
+use super::values::{
+    DERIVED_GRANT_VERSION, VALUE_VERSION, ValueReader, ValueWriter, encode_sync_run,
+};
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::model::ResourceKey;
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId, ResourceType};
-use crate::store::{EncodedGrant, GrantUpsertMode, Writer};
+use crate::store::{DerivedEntitlement, DerivedGrant, EncodedGrant, GrantUpsertMode, Writer};
 
 fn id_parts(id: Option<&ResourceId>) -> (&str, &str) {
     id.map_or(("", ""), |i| {
@@ -112,14 +115,24 @@ impl RocksStore {
     }
 }
 
-/// New grant rows of one call, with their key tails and grant-id keys, all certainly new.
+/// New grant rows of one call, all certainly new: their identities, key tails, grant-id
+/// keys, and a writer of each row's value.
 struct NewRows<'a> {
     seq: u32,
-    rows: &'a [EncodedGrant],
+    /// Per row: the entitlement's resource (type, id).
+    resources: Vec<(&'a str, &'a str)>,
+    /// Per row: the principal.
+    principals: Vec<&'a ResourceKey>,
     /// Every row's tail, back to back; `tail_ends[i]` ends row `i`'s.
     tails: &'a [u8],
     tail_ends: &'a [usize],
     id_keys: &'a [Vec<u8>],
+    /// Entries written with the rows (entitlement snapshots).
+    extra: &'a [(Vec<u8>, Vec<u8>)],
+    /// Fills the (emptied) buffer with row `i`'s value.
+    value: &'a dyn Fn(usize, &mut Vec<u8>),
+    /// About the bytes of all values.
+    value_bytes: usize,
 }
 
 impl NewRows<'_> {
@@ -131,24 +144,25 @@ impl NewRows<'_> {
     /// At least the bytes [`NewRows::write`] puts in a bulk buffer (keys, values and 12
     /// bytes an entry).
     fn buffered_bytes(&self) -> usize {
-        self.rows
+        let per_row: usize = self
+            .resources
             .iter()
-            .map(|r| {
-                let (e, p) = (&*r.entitlement, &*r.principal);
-                // Four entries: row (value: 30 bytes of columns, the entitlement's
-                // resource, the data), id (key: the id), two index keys (their prefixes).
+            .zip(&self.principals)
+            .zip(self.id_keys)
+            .map(|(((rt, rid), p), id_key)| {
+                // Four entries (12 bytes each and key heads); the entitlement's resource
+                // in the row value and an index key; the principal in an index key.
                 4 * (12 + 8)
-                    + 30
-                    + 2 * (e.resource_type_id.len() + e.resource_id.len())
+                    + 2 * (rt.len() + rid.len())
                     + p.resource_type.len()
                     + p.resource.len()
-                    + r.data.len()
-                    + r.id.len()
+                    + id_key.len()
             })
-            .sum::<usize>()
-            // Each tail is in the row key, the id value and both index keys; one more
-            // covers escapes in the other components.
-            + self.tails.len() * 5
+            .sum();
+        let extra: usize = self.extra.iter().map(|(k, v)| 12 + k.len() + v.len()).sum();
+        // Each tail is in the row key, the id value and both index keys; one more covers
+        // escapes in the other components.
+        per_row + extra + self.value_bytes + self.tails.len() * 5
     }
 
     /// Writes every row and its index entries, family by family: each family's keys are
@@ -156,17 +170,14 @@ impl NewRows<'_> {
     /// skiplist position and a bulk buffer sorts long runs.
     fn write(&self, out: &mut impl KvSink) {
         let seq = self.seq;
+        for (k, v) in self.extra {
+            out.put_kv(k, v);
+        }
         let mut key = Vec::with_capacity(512);
+        let mut value = Vec::with_capacity(512);
         let head = keys::head(family::GRANT, seq);
-        for (i, r) in self.rows.iter().enumerate() {
-            let e = &*r.entitlement;
-            let value = grant_row_value(
-                &r.discovered_at,
-                false,
-                None,
-                (&e.resource_type_id, &e.resource_id),
-                &r.data,
-            );
+        for i in 0..self.id_keys.len() {
+            (self.value)(i, &mut value);
             key.clear();
             key.extend_from_slice(&head);
             key.extend_from_slice(self.tail(i));
@@ -177,8 +188,7 @@ impl NewRows<'_> {
         }
         // index_key(), into one reused buffer.
         let by_principal = keys::index_head(index::GRANT_BY_PRINCIPAL, seq);
-        for (i, r) in self.rows.iter().enumerate() {
-            let p = &*r.principal;
+        for (i, p) in self.principals.iter().enumerate() {
             key.clear();
             key.extend_from_slice(&by_principal);
             keys::push_tuple(&mut key, &[p.resource_type.as_str(), p.resource.as_str()]);
@@ -187,18 +197,129 @@ impl NewRows<'_> {
             out.put_kv(&key, b"");
         }
         let by_resource = keys::index_head(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq);
-        for (i, r) in self.rows.iter().enumerate() {
-            let e = &*r.entitlement;
+        for (i, (rt, rid)) in self.resources.iter().enumerate() {
             key.clear();
             key.extend_from_slice(&by_resource);
-            keys::push_tuple(
-                &mut key,
-                &[e.resource_type_id.as_str(), e.resource_id.as_str()],
-            );
+            keys::push_tuple(&mut key, &[*rt, *rid]);
             key.push(0);
             key.extend_from_slice(self.tail(i));
             out.put_kv(&key, b"");
         }
+    }
+}
+
+impl RocksStore {
+    /// Whether every grant-id key of a call is new: not repeated in the call, and not
+    /// stored (only ids the filter cannot rule out are looked up). If so, the keys join
+    /// the filter and the count of ids it holds is returned.
+    fn all_new(&self, seq: u32, id_keys: &[Vec<u8>]) -> Result<Option<usize>> {
+        let mut seen = HashSet::with_capacity(id_keys.len());
+        if !id_keys.iter().all(|k| seen.insert(k.as_slice())) {
+            return Ok(None);
+        }
+        let mut filters = self.grant_id_filters(seq)?;
+        let maybe: Vec<&Vec<u8>> = match filters.get(&seq) {
+            Some(f) => id_keys.iter().filter(|k| f.may_contain(k)).collect(),
+            None => id_keys.iter().collect(),
+        };
+        // The lookup below sees published rows only.
+        if self.bulk_may_hold(&maybe) {
+            self.publish_bulk()?;
+        }
+        for hit in self.db.multi_get(&maybe) {
+            if hit?.is_some() {
+                return Ok(None);
+            }
+        }
+        let mut ids = 0;
+        if let Some(f) = filters.get_mut(&seq) {
+            for k in id_keys {
+                f.insert(k);
+            }
+            ids = f.len();
+        }
+        Ok(Some(ids))
+    }
+
+    /// Writes certainly-new rows: into the bulk buffer during a bulk load, else as one
+    /// write batch. `ids`: the grant ids the sync holds, from [`RocksStore::all_new`].
+    fn write_new_rows(&self, rows: &NewRows<'_>, ids: usize) -> Result<()> {
+        let bytes = rows.buffered_bytes();
+        let mut bulk = self.bulk();
+        if let Some(bulk) = bulk.as_mut()
+            && Self::bulk_fits(bytes)
+        {
+            self.bulk_write(bulk, bytes, rows.id_keys.iter().map(Vec::as_slice), |b| {
+                rows.write(b);
+            })?;
+            self.touched();
+            return Ok(());
+        }
+        drop(bulk);
+        self.grow_memtables_for(ids)?;
+        // Sized up front: growing the batch copies everything written so far.
+        let mut batch = WriteBatch::with_capacity_bytes(bytes);
+        rows.write(&mut batch);
+        self.commit(batch)
+    }
+
+    /// The snapshot version of a derived grant's entitlement in sync `seq`: an existing
+    /// one with the same encoding, or a new one whose entry is added to `extra`.
+    fn snapshot_version(
+        &self,
+        seq: u32,
+        entitlement: &DerivedEntitlement,
+        extra: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<u32> {
+        let mut escaped = Vec::with_capacity(entitlement.key.id.len());
+        keys::push_component(&mut escaped, entitlement.key.id.as_bytes());
+        let mut cache = self.snapshot_cache();
+        let versions = match cache.entry((seq, escaped.clone())) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                // Versions stored by earlier sessions.
+                let mut prefix = keys::head(family::ENTITLEMENT_SNAPSHOT, seq);
+                prefix.extend_from_slice(&escaped);
+                prefix.push(0);
+                let mut found = Vec::new();
+                let mut it = self.db.raw_iterator();
+                it.seek(&prefix);
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    if let Some(version) = super::u32_value(&k[prefix.len()..])
+                        && k.len() == prefix.len() + 4
+                    {
+                        found.push((version, Snapshot::decode(v)?.data().to_vec()));
+                    }
+                    it.next();
+                }
+                it.status()?;
+                slot.insert(found)
+            }
+        };
+        if let Some((version, _)) = versions.iter().find(|(_, d)| *d == entitlement.data) {
+            return Ok(*version);
+        }
+        let version = versions
+            .iter()
+            .map(|(v, _)| *v)
+            .max()
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or_else(|| Error::corrupt("rocksdb database", "snapshot versions exhausted"))?;
+        let key = &entitlement.key;
+        extra.push((
+            keys::snapshot_key(seq, &escaped, version),
+            ValueWriter::new()
+                .str(&key.resource_type_id)
+                .str(&key.resource_id)
+                .tail(&entitlement.data)
+                .finish(),
+        ));
+        versions.push((version, entitlement.data.clone()));
+        Ok(version)
     }
 }
 
@@ -225,6 +346,7 @@ impl Writer for RocksStore {
             family::ENTITLEMENT,
             family::GRANT,
             family::ASSET,
+            family::ENTITLEMENT_SNAPSHOT,
         ]
         .into_iter()
         .map(|f| keys::head(f, seq))
@@ -238,6 +360,7 @@ impl Writer for RocksStore {
         batch.delete(keys::head(family::SYNC_RUN, seq));
         batch.delete(keys::sync_id_key(id.as_str()));
         self.forget_grant_ids(seq);
+        self.snapshot_cache().retain(|(s, _), _| *s != seq);
         self.commit(batch)
     }
 
@@ -351,7 +474,7 @@ impl Writer for RocksStore {
                 None => None,
             };
             if let Some((tail, key, old)) = existing {
-                let old = grant_value(&old)?;
+                let old = self.grant_value(seq, &tail, &old, &mut Snapshots::default())?;
                 let (expansion, needs) = match mode {
                     GrantUpsertMode::Replace => (
                         new_expansion.as_deref(),
@@ -446,68 +569,131 @@ impl Writer for RocksStore {
                 })
                 .collect();
             // The fast path writes new rows blind; any id already stored or repeated in
-            // the call takes the general upsert below instead. Only ids the filter cannot
-            // rule out are looked up.
-            let mut seen = HashSet::with_capacity(rows.len());
-            let mut filters = self.grant_id_filters(seq)?;
-            let all_new = id_keys.iter().all(|k| seen.insert(k.as_slice())) && {
-                let maybe: Vec<&Vec<u8>> = match filters.get(&seq) {
-                    Some(f) => id_keys.iter().filter(|k| f.may_contain(k)).collect(),
-                    None => id_keys.iter().collect(),
+            // the call takes the general upsert below instead.
+            if let Some(ids) = self.all_new(seq, &id_keys)? {
+                let value = |i: usize, buf: &mut Vec<u8>| {
+                    let (r, e) = (&rows[i], &*rows[i].entitlement);
+                    *buf = ValueWriter::into_buffer(std::mem::take(buf), VALUE_VERSION)
+                        .time(&r.discovered_at)
+                        .u8(0)
+                        .opt_bytes(None)
+                        .str(&e.resource_type_id)
+                        .str(&e.resource_id)
+                        .tail(&r.data)
+                        .finish();
                 };
-                // The lookup below sees published rows only.
-                if self.bulk_may_hold(&maybe) {
-                    self.publish_bulk()?;
-                }
-                maybe.is_empty()
-                    || self
-                        .db
-                        .multi_get(&maybe)
-                        .into_iter()
-                        .try_fold(true, |new, hit| {
-                            Ok::<_, rocksdb::Error>(new && hit?.is_none())
-                        })?
-            };
-            if all_new {
-                let mut ids = 0;
-                if let Some(f) = filters.get_mut(&seq) {
-                    for k in &id_keys {
-                        f.insert(k);
-                    }
-                    ids = f.len();
-                }
-                drop(filters);
                 let new_rows = NewRows {
                     seq,
-                    rows,
+                    resources: rows
+                        .iter()
+                        .map(|r| {
+                            let e = &*r.entitlement;
+                            (e.resource_type_id.as_str(), e.resource_id.as_str())
+                        })
+                        .collect(),
+                    principals: rows.iter().map(|r| &*r.principal).collect(),
                     tails: &tails,
                     tail_ends: &tail_ends,
                     id_keys: &id_keys,
+                    extra: &[],
+                    value: &value,
+                    value_bytes: rows.iter().map(|r| r.data.len() + 30).sum(),
                 };
-                let mut bulk = self.bulk();
-                if let Some(bulk) = bulk.as_mut() {
-                    let bytes = new_rows.buffered_bytes();
-                    if Self::bulk_fits(bytes) {
-                        self.bulk_write(bulk, bytes, id_keys.iter().map(Vec::as_slice), |b| {
-                            new_rows.write(b);
-                        })?;
-                        self.touched();
-                        return Ok(());
-                    }
-                }
-                drop(bulk);
-                self.grow_memtables_for(ids)?;
-                // Sized up front: growing the batch copies everything written so far.
-                let mut batch = WriteBatch::with_capacity_bytes(
-                    rows.iter().map(|r| r.data.len() + 64).sum::<usize>() + tails.len() * 6,
-                );
-                new_rows.write(&mut batch);
-                return self.commit(batch);
+                return self.write_new_rows(&new_rows, ids);
             }
         }
         self.put_grants(
             sync,
             &crate::store::decode_encoded_grants(rows)?,
+            GrantUpsertMode::PreserveExpansion,
+        )
+    }
+
+    fn put_derived_grants(&self, sync: &SyncId, rows: &[DerivedGrant]) -> Result<()> {
+        {
+            let _lock = self.writable("write grants")?;
+            let seq = self.seq_for_write(sync)?;
+            // Ids are canonical: each tail ends in the marker, and the id key spells the
+            // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
+            let mut tails = Vec::with_capacity(rows.len() * 96);
+            let mut tail_ends = Vec::with_capacity(rows.len());
+            let mut id_keys = Vec::with_capacity(rows.len());
+            for r in rows {
+                let (e, p) = (&r.entitlement.key.id, &*r.principal);
+                keys::push_canonical_grant_tail(&mut tails, e, &p.resource_type, &p.resource);
+                tail_ends.push(tails.len());
+                let mut k = keys::index_head(index::GRANT_BY_ID, seq);
+                for (i, part) in [e.as_str(), &p.resource_type, &p.resource]
+                    .iter()
+                    .enumerate()
+                {
+                    if i > 0 {
+                        k.push(b':');
+                    }
+                    keys::push_component(&mut k, part.as_bytes());
+                }
+                id_keys.push(k);
+            }
+            if let Some(ids) = self.all_new(seq, &id_keys)? {
+                // One snapshot lookup per run of rows on the same entitlement.
+                let mut extra = Vec::new();
+                let mut versions = Vec::with_capacity(rows.len());
+                let mut last: Option<(&std::sync::Arc<DerivedEntitlement>, u32)> = None;
+                for r in rows {
+                    let version = match last {
+                        Some((e, v)) if std::sync::Arc::ptr_eq(e, &r.entitlement) => v,
+                        _ => match self.snapshot_version(seq, &r.entitlement, &mut extra) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                self.snapshot_cache().clear();
+                                return Err(e);
+                            }
+                        },
+                    };
+                    last = Some((&r.entitlement, version));
+                    versions.push(version);
+                }
+                let value = |i: usize, buf: &mut Vec<u8>| {
+                    let r = &rows[i];
+                    *buf = ValueWriter::into_buffer(std::mem::take(buf), DERIVED_GRANT_VERSION)
+                        .time(&r.discovered_at)
+                        .u32(versions[i])
+                        .bytes(&r.principal_data)
+                        .tail(&r.sources)
+                        .finish();
+                };
+                let new_rows = NewRows {
+                    seq,
+                    resources: rows
+                        .iter()
+                        .map(|r| {
+                            let k = &r.entitlement.key;
+                            (k.resource_type_id.as_str(), k.resource_id.as_str())
+                        })
+                        .collect(),
+                    principals: rows.iter().map(|r| &*r.principal).collect(),
+                    tails: &tails,
+                    tail_ends: &tail_ends,
+                    id_keys: &id_keys,
+                    extra: &extra,
+                    value: &value,
+                    value_bytes: rows
+                        .iter()
+                        .map(|r| r.principal_data.len() + r.sources.len() + 24)
+                        .sum(),
+                };
+                let written = self.write_new_rows(&new_rows, ids);
+                if written.is_err() {
+                    // New snapshots may not have been stored: read them again.
+                    self.snapshot_cache().clear();
+                }
+                return written;
+            }
+        }
+        let encoded: Vec<EncodedGrant> = rows.iter().map(DerivedGrant::to_encoded).collect();
+        self.put_grants(
+            sync,
+            &crate::store::decode_encoded_grants(&encoded)?,
             GrantUpsertMode::PreserveExpansion,
         )
     }
@@ -528,7 +714,7 @@ impl Writer for RocksStore {
         let key = keys::join(keys::head(family::GRANT, seq), &tail);
         let mut batch = WriteBatch::default();
         if let Some(old) = self.db.get(&key)? {
-            let old = grant_value(&old)?;
+            let old = self.grant_value(seq, &tail, &old, &mut Snapshots::default())?;
             let [_, pt, pid, _] = keys::untuple_grant_tail(&tail)
                 .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
             let (pt, pid) = (
