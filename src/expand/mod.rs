@@ -218,6 +218,10 @@ struct Expander<'s, W: Writer + ?Sized> {
     uses: HashMap<String, usize>,
     pending_updates: Vec<GrantRecord>,
     pending_new: Vec<DerivedGrant>,
+    /// Entitlements with derived grants the store may not show yet (see
+    /// [`Writer::publish_bulk_grants`]): published only before one of them is read, so
+    /// a layer nobody reads next stays in the store's buffers.
+    unpublished: std::collections::HashSet<String>,
     write_time: Duration,
 }
 
@@ -301,6 +305,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         if let Some(m) = self.members.get(source) {
             return Ok(m.clone());
         }
+        self.readable(source)?;
         let mut out = Vec::new();
         let mut skipped = 0;
         let rows = self.store.stream_stored_grants(GrantQuery {
@@ -380,9 +385,27 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         if !self.pending_new.is_empty() {
             self.store
                 .put_derived_grants(&self.sync, &self.pending_new)?;
+            let mut last: Option<&Arc<DerivedEntitlement>> = None;
+            for r in &self.pending_new {
+                if !last.is_some_and(|e| Arc::ptr_eq(e, &r.entitlement)) {
+                    self.unpublished.insert(r.entitlement.key.id.clone());
+                    last = Some(&r.entitlement);
+                }
+            }
             self.pending_new.clear();
         }
         self.write_time += start.elapsed();
+        Ok(())
+    }
+
+    /// Makes the derived grants of `entitlement` readable, if any may be hidden.
+    fn readable(&mut self, entitlement: &str) -> Result<()> {
+        if self.unpublished.contains(entitlement) {
+            let start = Instant::now();
+            self.store.publish_bulk_grants()?;
+            self.unpublished.clear();
+            self.write_time += start.elapsed();
+        }
         Ok(())
     }
 
@@ -439,6 +462,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         // principal.
         let mut has_row = vec![false; groups.len()];
         let mut updates = Vec::new();
+        self.readable(dest)?;
         for row in self.grants_of(dest) {
             let mut row = row?;
             let Some(key) = principal_key(&row.grant) else {
@@ -544,6 +568,7 @@ pub fn expand<W: Writer + ?Sized>(
         uses: HashMap::new(),
         pending_updates: Vec::new(),
         pending_new: Vec::new(),
+        unpublished: std::collections::HashSet::new(),
         write_time: Duration::ZERO,
     };
     let mut graph = x.load_graph()?;
@@ -642,11 +667,9 @@ fn evaluate<W: Writer + ?Sized>(
                 progress.destinations_done += 1;
             }
         }
-        // A layer reads only earlier layers: make this one visible before the next.
+        // A layer reads only earlier layers: hand this one to the store before the next
+        // (it is published when read).
         x.flush()?;
-        let publish = Instant::now();
-        x.store.publish_bulk_grants()?;
-        x.write_time += publish.elapsed();
         progress.layers_done += 1;
         progress.grants_added = x.report.grants_added;
         if let Some(cb) = callback {
