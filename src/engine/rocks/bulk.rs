@@ -11,14 +11,14 @@
 //! touch a buffered key). Buffered ids never repeat (callers check them first), so the
 //! order in which buffers are published does not matter.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch};
 
-use super::{RocksStore, idfilter::IdFilter};
+use super::RocksStore;
+use super::idfilter::{IdFilter, IdHashSet};
 use crate::error::{Error, Result};
 
 /// Subdirectory of the database directory holding tables not yet ingested.
@@ -124,7 +124,7 @@ impl KvBuffer {
 struct InFlight {
     /// The table's path, and the emptied buffer for reuse.
     table: JoinHandle<(Result<PathBuf>, KvBuffer)>,
-    ids: HashSet<u64>,
+    ids: IdHashSet,
 }
 
 /// The state of a bulk load.
@@ -134,7 +134,7 @@ pub(super) struct BulkLoad {
     table_bytes: usize,
     buffer: KvBuffer,
     /// Hashes of the grant-id keys in `buffer`.
-    buffer_ids: HashSet<u64>,
+    buffer_ids: IdHashSet,
     in_flight: Option<InFlight>,
     /// An emptied buffer back from the worker.
     spare: Option<KvBuffer>,
@@ -144,7 +144,10 @@ pub(super) struct BulkLoad {
 impl BulkLoad {
     /// Whether a grant-id key may be buffered or in flight (unpublished).
     fn may_hold(&self, id_key: &[u8]) -> bool {
-        let hash = IdFilter::hash(id_key);
+        self.may_hold_hash(IdFilter::hash(id_key))
+    }
+
+    fn may_hold_hash(&self, hash: u64) -> bool {
         self.buffer_ids.contains(&hash)
             || self
                 .in_flight
@@ -171,7 +174,7 @@ impl RocksStore {
                 dir: self.path.join(BULK_DIR),
                 table_bytes,
                 buffer: KvBuffer::for_table(table_bytes),
-                buffer_ids: HashSet::new(),
+                buffer_ids: IdHashSet::default(),
                 in_flight: None,
                 spare: None,
                 tables: 0,
@@ -194,22 +197,28 @@ impl RocksStore {
         bytes <= MAX_TABLE_BYTES
     }
 
+    /// Whether a grant-id key, by its [`IdFilter::hash`], may be unpublished.
+    pub(super) fn bulk_may_hold_hashes(&self, hashes: impl IntoIterator<Item = u64>) -> bool {
+        self.bulk()
+            .as_ref()
+            .is_some_and(|b| hashes.into_iter().any(|h| b.may_hold_hash(h)))
+    }
+
     /// Buffers the rows `write` puts (about `bytes`, [`Self::bulk_fits`]), whose grant-id
-    /// keys are `id_keys`. A full buffer goes to the worker, first ingesting the table the
+    /// keys have the [`IdFilter::hash`]es `id_hashes`. A full buffer goes to the worker, first ingesting the table the
     /// worker finished: at most one is in flight, which bounds memory.
-    pub(super) fn bulk_write<'k>(
+    pub(super) fn bulk_write(
         &self,
         bulk: &mut BulkLoad,
         bytes: usize,
-        id_keys: impl IntoIterator<Item = &'k [u8]>,
+        id_hashes: &[u64],
         write: impl FnOnce(&mut KvBuffer),
     ) -> Result<()> {
         // A call that would overflow the buffer starts the next one.
         if !bulk.buffer.is_empty() && bulk.buffer.size() + bytes > bulk.table_bytes {
             self.hand_off(bulk)?;
         }
-        bulk.buffer_ids
-            .extend(id_keys.into_iter().map(IdFilter::hash));
+        bulk.buffer_ids.extend(id_hashes.iter().copied());
         write(&mut bulk.buffer);
         if bulk.buffer.size() >= bulk.table_bytes {
             self.hand_off(bulk)?;

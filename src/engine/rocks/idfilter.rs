@@ -54,6 +54,31 @@ impl Stage {
     }
 }
 
+/// A hasher for keys that already are [`IdFilter::hash`]es.
+#[derive(Default)]
+pub(super) struct PrehashedId(u64);
+
+impl std::hash::Hasher for PrehashedId {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64s are hashed; fold anything else rather than lose it.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A set of [`IdFilter::hash`]es.
+pub(super) type IdHashSet =
+    std::collections::HashSet<u64, std::hash::BuildHasherDefault<PrehashedId>>;
+
 /// A scalable Bloom filter: when a stage is full, a new one twice its size takes the
 /// inserts, so the false-positive rate stays bounded however many ids arrive.
 pub(super) struct IdFilter {
@@ -71,7 +96,11 @@ impl IdFilter {
     }
 
     pub(super) fn insert(&mut self, key: &[u8]) {
-        let hash = Self::hash(key);
+        self.insert_hash(Self::hash(key));
+    }
+
+    /// Inserts a key by its [`IdFilter::hash`].
+    pub(super) fn insert_hash(&mut self, hash: u64) {
         let full = self.stages.last().is_none_or(|s| s.ids >= s.capacity);
         if full {
             let capacity = self.stages.last().map_or(MIN_CAPACITY, |s| s.capacity * 2);
@@ -88,8 +117,13 @@ impl IdFilter {
     }
 
     /// `false`: the key was certainly never inserted.
+    #[cfg(test)]
     pub(super) fn may_contain(&self, key: &[u8]) -> bool {
-        let hash = Self::hash(key);
+        self.may_contain_hash(Self::hash(key))
+    }
+
+    /// [`IdFilter::may_contain`] by the key's [`IdFilter::hash`].
+    pub(super) fn may_contain_hash(&self, hash: u64) -> bool {
         self.stages.iter().any(|s| s.may_contain(hash))
     }
 }

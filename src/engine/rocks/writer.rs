@@ -7,6 +7,7 @@ use rocksdb::WriteBatch;
 
 use super::RocksStore;
 use super::bulk::KvSink;
+use super::idfilter::IdFilter;
 use super::keys::{self, family, index};
 use super::reader::{Snapshot, Snapshots};
 use super::values::{
@@ -211,47 +212,54 @@ impl NewRows<'_> {
 impl RocksStore {
     /// Whether every grant-id key of a call is new: not repeated in the call, and not
     /// stored (only ids the filter cannot rule out are looked up). If so, the keys join
-    /// the filter and the count of ids it holds is returned.
-    fn all_new(&self, seq: u32, id_keys: &[Vec<u8>]) -> Result<Option<usize>> {
-        let mut seen = HashSet::with_capacity(id_keys.len());
-        if !id_keys.iter().all(|k| seen.insert(k.as_slice())) {
-            return Ok(None);
+    /// the filter, and the count of ids it holds and each key's [`IdFilter::hash`] are
+    /// returned.
+    fn all_new(&self, seq: u32, id_keys: &[Vec<u8>]) -> Result<Option<(usize, Vec<u64>)>> {
+        let hashes: Vec<u64> = id_keys.iter().map(|k| IdFilter::hash(k)).collect();
+        // Repeats: equal hashes first, keys only if some hashes are equal.
+        let mut sorted = hashes.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            let mut seen = HashSet::with_capacity(id_keys.len());
+            if !id_keys.iter().all(|k| seen.insert(k.as_slice())) {
+                return Ok(None);
+            }
         }
         let mut filters = self.grant_id_filters(seq)?;
-        let maybe: Vec<&Vec<u8>> = match filters.get(&seq) {
-            Some(f) => id_keys.iter().filter(|k| f.may_contain(k)).collect(),
-            None => id_keys.iter().collect(),
+        let maybe: Vec<usize> = match filters.get(&seq) {
+            Some(f) => (0..id_keys.len())
+                .filter(|&i| f.may_contain_hash(hashes[i]))
+                .collect(),
+            None => (0..id_keys.len()).collect(),
         };
         // The lookup below sees published rows only.
-        if self.bulk_may_hold(&maybe) {
+        if self.bulk_may_hold_hashes(maybe.iter().map(|&i| hashes[i])) {
             self.publish_bulk()?;
         }
-        for hit in self.db.multi_get(&maybe) {
+        for hit in self.db.multi_get(maybe.iter().map(|&i| &id_keys[i])) {
             if hit?.is_some() {
                 return Ok(None);
             }
         }
         let mut ids = 0;
         if let Some(f) = filters.get_mut(&seq) {
-            for k in id_keys {
-                f.insert(k);
+            for &h in &hashes {
+                f.insert_hash(h);
             }
             ids = f.len();
         }
-        Ok(Some(ids))
+        Ok(Some((ids, hashes)))
     }
 
     /// Writes certainly-new rows: into the bulk buffer during a bulk load, else as one
-    /// write batch. `ids`: the grant ids the sync holds, from [`RocksStore::all_new`].
-    fn write_new_rows(&self, rows: &NewRows<'_>, ids: usize) -> Result<()> {
+    /// write batch. The id count and key hashes come from [`RocksStore::all_new`].
+    fn write_new_rows(&self, rows: &NewRows<'_>, (ids, hashes): (usize, Vec<u64>)) -> Result<()> {
         let bytes = rows.buffered_bytes();
         let mut bulk = self.bulk();
         if let Some(bulk) = bulk.as_mut()
             && Self::bulk_fits(bytes)
         {
-            self.bulk_write(bulk, bytes, rows.id_keys.iter().map(Vec::as_slice), |b| {
-                rows.write(b);
-            })?;
+            self.bulk_write(bulk, bytes, &hashes, |b| rows.write(b))?;
             self.touched();
             return Ok(());
         }
@@ -570,7 +578,7 @@ impl Writer for RocksStore {
                 .collect();
             // The fast path writes new rows blind; any id already stored or repeated in
             // the call takes the general upsert below instead.
-            if let Some(ids) = self.all_new(seq, &id_keys)? {
+            if let Some(new) = self.all_new(seq, &id_keys)? {
                 let value = |i: usize, buf: &mut Vec<u8>| {
                     let (r, e) = (&rows[i], &*rows[i].entitlement);
                     *buf = ValueWriter::into_buffer(std::mem::take(buf), VALUE_VERSION)
@@ -599,7 +607,7 @@ impl Writer for RocksStore {
                     value: &value,
                     value_bytes: rows.iter().map(|r| r.data.len() + 30).sum(),
                 };
-                return self.write_new_rows(&new_rows, ids);
+                return self.write_new_rows(&new_rows, new);
             }
         }
         self.put_grants(
@@ -634,7 +642,7 @@ impl Writer for RocksStore {
                 }
                 id_keys.push(k);
             }
-            if let Some(ids) = self.all_new(seq, &id_keys)? {
+            if let Some(new) = self.all_new(seq, &id_keys)? {
                 // One snapshot lookup per run of rows on the same entitlement.
                 let mut extra = Vec::new();
                 let mut versions = Vec::with_capacity(rows.len());
@@ -682,7 +690,7 @@ impl Writer for RocksStore {
                         .map(|r| r.principal_data.len() + r.sources.len() + 24)
                         .sum(),
                 };
-                let written = self.write_new_rows(&new_rows, ids);
+                let written = self.write_new_rows(&new_rows, new);
                 if written.is_err() {
                     // New snapshots may not have been stored: read them again.
                     self.snapshot_cache().clear();
