@@ -52,6 +52,18 @@ fn payload_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// A normalized tar header for a regular file of `len` bytes (mode 0644, owner 0, mtime 0).
+fn entry_header(len: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(len);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
 /// Writes the files under `root` as a tar stream with normalized headers (mode 0644, owner
 /// 0, mtime 0), so equal directories give equal bytes.
 ///
@@ -63,13 +75,7 @@ pub fn write_tar(root: &Path, out: impl Write) -> Result<()> {
     for (name, path) in payload_files(root)? {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(len);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
+        let mut header = entry_header(len);
         builder
             .append_data(&mut header, &name, file.take(len))
             .map_err(|e| Error::io(&path, e))?;
@@ -256,13 +262,7 @@ pub fn write_tar_zstd(
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
         let len = meta.len();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(len);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
+        let mut header = entry_header(len);
         match FileIdentity::of(&meta).and_then(|id| precompressed(&id)) {
             Some(frames) => {
                 // The header alone (an empty body needs no padding), then the body's frame.
