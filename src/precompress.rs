@@ -132,13 +132,29 @@ fn run(shared: &Shared, db: &Path, frames_dir: &Path, level: i32) {
             state.dirty = false;
             state.busy = true;
         }
-        let done = scan(shared, db, frames_dir, level, &mut next);
-        let mut state = shared.lock();
+        let mut idle = Idle {
+            shared,
+            interrupted: true,
+        };
+        idle.interrupted = !scan(shared, db, frames_dir, level, &mut next);
+    }
+}
+
+/// Marks the worker idle when a scan ends, however it ends (a panic included), so a save
+/// waiting for it never hangs.
+struct Idle<'a> {
+    shared: &'a Shared,
+    interrupted: bool,
+}
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
         state.busy = false;
         // Interrupted: look again once the save is over.
-        state.dirty |= !done;
+        state.dirty |= self.interrupted;
         drop(state);
-        shared.changed.notify_all();
+        self.shared.changed.notify_all();
     }
 }
 
