@@ -203,12 +203,16 @@ impl DerivedGrant {
     /// The grant's canonical encoding ([`crate::codec::encode_grant`] of the grant).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with_id(&self.id())
+    }
+
+    fn encode_with_id(&self, id: &str) -> Vec<u8> {
         let mut data = Vec::new();
         crate::codec::encode_derived_grant(
             &mut data,
             &self.entitlement.data,
             &self.principal_data,
-            &self.id(),
+            id,
             &self.sources,
         );
         data
@@ -217,11 +221,12 @@ impl DerivedGrant {
     /// The same grant as an [`EncodedGrant`].
     #[must_use]
     pub fn to_encoded(&self) -> EncodedGrant {
+        let id = self.id();
         EncodedGrant {
-            id: self.id(),
+            data: self.encode_with_id(&id),
+            id,
             entitlement: std::sync::Arc::new(self.entitlement.key.clone()),
             principal: self.principal.clone(),
-            data: self.encode(),
             discovered_at: self.discovered_at,
         }
     }

@@ -77,8 +77,38 @@ pub(super) struct GrantValue<'a> {
     pub(super) expansion: Option<&'a [u8]>,
     pub(super) resource_type_id: String,
     pub(super) resource_id: String,
-    /// The encoded grant: stored, or rebuilt for a derived row.
-    pub(super) data: Cow<'a, [u8]>,
+    body: GrantBody<'a>,
+}
+
+/// Where a grant's encoding comes from.
+enum GrantBody<'a> {
+    /// Stored whole.
+    Stored(&'a [u8]),
+    /// A derived row: rebuilt from the entitlement snapshot, principal and sources.
+    Derived {
+        snapshot: std::sync::Arc<Snapshot>,
+        principal: &'a [u8],
+        sources: &'a [u8],
+    },
+}
+
+impl<'a> GrantValue<'a> {
+    /// The encoded grant whose id is `id` (the row's): borrowed when stored whole, rebuilt
+    /// for a derived row (only readers that need the bytes pay for it).
+    pub(super) fn data(&self, id: &str) -> Cow<'a, [u8]> {
+        match &self.body {
+            GrantBody::Stored(data) => Cow::Borrowed(data),
+            GrantBody::Derived {
+                snapshot,
+                principal,
+                sources,
+            } => {
+                let mut data = Vec::new();
+                codec::encode_derived_grant(&mut data, &snapshot.data, principal, id, sources);
+                Cow::Owned(data)
+            }
+        }
+    }
 }
 
 /// A row found by id: its sync number, key tail and value.
@@ -153,7 +183,7 @@ impl RocksStore {
                 expansion,
                 resource_type_id,
                 resource_id,
-                data: Cow::Borrowed(r.tail()),
+                body: GrantBody::Stored(r.tail()),
             });
         }
         let mut r = ValueReader::with_version(value, DERIVED_GRANT_VERSION)?;
@@ -165,17 +195,17 @@ impl RocksStore {
             keys::snapshot_key(seq, keys::first_component(tail), version),
             seen,
         )?;
-        let [_, _, _, id] = keys::untuple_grant_tail(tail)
-            .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
-        let mut data = Vec::new();
-        codec::encode_derived_grant(&mut data, &snapshot.data, principal, &text(&id)?, sources);
         Ok(GrantValue {
             discovered_at,
             needs_expansion: false,
             expansion: None,
             resource_type_id: snapshot.resource_type_id.clone(),
             resource_id: snapshot.resource_id.clone(),
-            data: Cow::Owned(data),
+            body: GrantBody::Derived {
+                snapshot,
+                principal,
+                sources,
+            },
         })
     }
 
@@ -189,7 +219,7 @@ impl RocksStore {
     ) -> Result<(GrantRecord, [String; 4], [String; 2])> {
         let p = grant_parts(tail)?;
         let v = self.grant_value(seq, tail, value, seen)?;
-        let mut grant: Grant = codec::decode("grant", &v.data)?;
+        let mut grant: Grant = codec::decode("grant", &v.data(&p[3]))?;
         codec::hydrate_grant(
             &mut grant,
             &GrantIdentity {
@@ -608,12 +638,15 @@ impl Reader for RocksStore {
         let mut seen = Snapshots::default();
         self.grants_page(query, page, |seq, tail, value| {
             let id = grant_parts(tail)?;
-            let v = self.grant_value(seq, tail, value, &mut seen)?;
-            let res = [v.resource_type_id, v.resource_id];
+            let mut v = self.grant_value(seq, tail, value, &mut seen)?;
+            let res = [
+                std::mem::take(&mut v.resource_type_id),
+                std::mem::take(&mut v.resource_id),
+            ];
             Ok(
                 grant_matches(query, &id, &res, v.needs_expansion).then(|| StoredGrant {
                     principal: ResourceKey::new(id[1].as_str(), id[2].as_str()),
-                    data: v.data.into_owned(),
+                    data: v.data(&id[3]).into_owned(),
                 }),
             )
         })

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::model::ResourceKey;
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId, ResourceType};
-use crate::store::{DerivedEntitlement, DerivedGrant, EncodedGrant, GrantUpsertMode, Writer};
+use crate::store::{
+    DerivedEntitlement, DerivedGrant, EncodedGrant, EntitlementKey, GrantUpsertMode, Writer,
+};
 
 fn id_parts(id: Option<&ResourceId>) -> (&str, &str) {
     id.map_or(("", ""), |i| {
@@ -114,6 +116,11 @@ impl RocksStore {
         self.touched();
         Ok(())
     }
+}
+
+/// An entitlement's resource (type, id).
+fn resource_of(e: &EntitlementKey) -> (&str, &str) {
+    (e.resource_type_id.as_str(), e.resource_id.as_str())
 }
 
 /// New grant rows of one call, all certainly new: their identities, key tails, grant-id
@@ -592,13 +599,7 @@ impl Writer for RocksStore {
                 };
                 let new_rows = NewRows {
                     seq,
-                    resources: rows
-                        .iter()
-                        .map(|r| {
-                            let e = &*r.entitlement;
-                            (e.resource_type_id.as_str(), e.resource_id.as_str())
-                        })
-                        .collect(),
+                    resources: rows.iter().map(|r| resource_of(&r.entitlement)).collect(),
                     principals: rows.iter().map(|r| &*r.principal).collect(),
                     tails: &tails,
                     tail_ends: &tail_ends,
@@ -674,10 +675,7 @@ impl Writer for RocksStore {
                     seq,
                     resources: rows
                         .iter()
-                        .map(|r| {
-                            let k = &r.entitlement.key;
-                            (k.resource_type_id.as_str(), k.resource_id.as_str())
-                        })
+                        .map(|r| resource_of(&r.entitlement.key))
                         .collect(),
                     principals: rows.iter().map(|r| &*r.principal).collect(),
                     tails: &tails,
