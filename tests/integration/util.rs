@@ -163,3 +163,22 @@ pub fn with_expandable(mut g: Grant, e: &GrantExpandable) -> Grant {
 pub fn bytes_of(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
+
+/// `g` as an [`c1z::EncodedGrant`] (identity columns from `g`, its canonical bytes, first
+/// seen 2030-01-02 03:04:05); a test may swap in other bytes.
+pub fn encoded(g: &Grant) -> c1z::EncodedGrant {
+    let e = g.entitlement.as_ref().unwrap();
+    let r = e.resource.as_ref().unwrap().id.as_ref().unwrap();
+    let p = g.principal.as_ref().unwrap().id.as_ref().unwrap();
+    c1z::EncodedGrant {
+        id: g.id.clone(),
+        entitlement: std::sync::Arc::new(c1z::EntitlementKey {
+            id: e.id.clone(),
+            resource_type_id: r.resource_type.clone(),
+            resource_id: r.resource.clone(),
+        }),
+        principal: std::sync::Arc::new(c1z::ResourceKey::of(p)),
+        data: c1z::codec::encode_grant(g),
+        discovered_at: c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap(),
+    }
+}

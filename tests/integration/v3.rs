@@ -7,7 +7,7 @@ use c1z::prelude::*;
 use c1z::{C1zFile, Error, OpenOptions, SyncType};
 use prost::Message;
 
-use crate::util::{bytes_of, entitlement, grant, resource, resource_type, samples};
+use crate::util::{bytes_of, encoded, entitlement, grant, resource, resource_type, samples};
 
 fn rocks_file(path: &std::path::Path, encoding: PayloadEncoding) {
     let f = OpenOptions::new()
@@ -442,23 +442,7 @@ fn a_bulk_loaded_rocks_file_saves_and_reads_back() {
         f.store().begin_bulk_grants().unwrap();
         for chunk in 0..20 {
             let rows: Vec<_> = (0..50)
-                .map(|i| {
-                    let g = grant(&m, "user", &format!("u{chunk:02}-{i:02}"));
-                    c1z::EncodedGrant {
-                        id: g.id.clone(),
-                        entitlement: std::sync::Arc::new(c1z::EntitlementKey {
-                            id: m.id.clone(),
-                            resource_type_id: "group".into(),
-                            resource_id: "g".into(),
-                        }),
-                        principal: std::sync::Arc::new(c1z::ResourceKey::new(
-                            "user",
-                            format!("u{chunk:02}-{i:02}"),
-                        )),
-                        data: c1z::codec::encode_grant(&g),
-                        discovered_at: c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap(),
-                    }
-                })
+                .map(|i| encoded(&grant(&m, "user", &format!("u{chunk:02}-{i:02}"))))
                 .collect();
             f.store().put_encoded_grants(run.id(), &rows).unwrap();
         }

@@ -9,7 +9,7 @@ use c1z::pb::c1::connector::v2::{
 use c1z::prelude::*;
 use c1z::{Error, GrantQuery, SyncType};
 
-use crate::util::{entitlement, fresh, grant, with_expandable};
+use crate::util::{encoded, entitlement, fresh, grant, with_expandable};
 
 /// `group:<name>:member`.
 fn member(name: &str) -> Entitlement {
@@ -428,21 +428,9 @@ fn derived_grants_copy_member_principals_as_stored(engine: EngineKind) {
         .unwrap();
     let mut slim = user_in("b", "bob");
     slim.principal = None;
-    s.put_encoded_grants(
-        sync.id(),
-        &[c1z::EncodedGrant {
-            id: slim.id.clone(),
-            entitlement: std::sync::Arc::new(c1z::EntitlementKey {
-                id: member("b").id,
-                resource_type_id: "group".into(),
-                resource_id: "b".into(),
-            }),
-            principal: std::sync::Arc::new(c1z::ResourceKey::new("user", "bob")),
-            data: c1z::codec::encode_grant(&slim),
-            discovered_at: c1z::wall::now(),
-        }],
-    )
-    .unwrap();
+    let mut row = encoded(&user_in("b", "bob"));
+    row.data = c1z::codec::encode_grant(&slim);
+    s.put_encoded_grants(sync.id(), &[row]).unwrap();
     let id = sync.finish().unwrap().id;
     let report = expand(s, &id, &ExpandOptions::default()).unwrap();
     assert_eq!(report.grants_added, 2);
@@ -492,21 +480,9 @@ fn a_principal_in_two_parts_is_merged(engine: EngineKind) {
     data.push(0x12);
     prost::encoding::encode_varint(second.len() as u64, &mut data);
     data.extend_from_slice(&second);
-    s.put_encoded_grants(
-        sync.id(),
-        &[c1z::EncodedGrant {
-            id: carol.id.clone(),
-            entitlement: std::sync::Arc::new(c1z::EntitlementKey {
-                id: member("b").id,
-                resource_type_id: "group".into(),
-                resource_id: "b".into(),
-            }),
-            principal: std::sync::Arc::new(c1z::ResourceKey::new("user", "carol")),
-            data,
-            discovered_at: c1z::wall::now(),
-        }],
-    )
-    .unwrap();
+    let mut row = encoded(&carol);
+    row.data = data;
+    s.put_encoded_grants(sync.id(), &[row]).unwrap();
     let id = sync.finish().unwrap().id;
     // As stored, the member grant reads back merged.
     let merged = s

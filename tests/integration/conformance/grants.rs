@@ -4,7 +4,7 @@ use c1z::pb::c1::connector::v2::{GrantSources, grant_sources::GrantSource};
 use c1z::prelude::*;
 use c1z::{GrantQuery, Reader, ReaderExt, ResourceKey, SyncType, WriterExt};
 
-use crate::util::{entitlement, expandable, fresh, grant, with_expandable};
+use crate::util::{encoded, entitlement, expandable, fresh, grant, with_expandable};
 
 fn query(sync: &c1z::SyncId) -> GrantQuery {
     GrantQuery {
@@ -340,23 +340,6 @@ fn grants_round_trip_sources_exactly(engine: EngineKind) {
     g.sources = Some(sources);
     run.put_grants(&[g.clone()]).unwrap();
     assert_eq!(s.grant(Some(run.id()), &g.id).unwrap().unwrap().grant, g);
-}
-
-fn encoded(g: &c1z::pb::c1::connector::v2::Grant) -> c1z::EncodedGrant {
-    let e = g.entitlement.as_ref().unwrap();
-    let r = e.resource.as_ref().unwrap().id.as_ref().unwrap();
-    let p = g.principal.as_ref().unwrap().id.as_ref().unwrap();
-    c1z::EncodedGrant {
-        id: g.id.clone(),
-        entitlement: std::sync::Arc::new(c1z::EntitlementKey {
-            id: e.id.clone(),
-            resource_type_id: r.resource_type.clone(),
-            resource_id: r.resource.clone(),
-        }),
-        principal: std::sync::Arc::new(ResourceKey::of(p)),
-        data: c1z::codec::encode_grant(g),
-        discovered_at: c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap(),
-    }
 }
 
 /// New encoded grants are indexed like any other; an existing id keeps its edge and
