@@ -459,3 +459,42 @@ fn a_bulk_loaded_rocks_file_saves_and_reads_back() {
     assert_eq!(grants, 1000);
     assert!(!c1z::inspect::verify(&path).unwrap().is_empty());
 }
+
+/// A bulk write that fails to store grants it had accepted poisons saves: no file is
+/// written without them.
+#[test]
+fn a_failed_bulk_write_refuses_to_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let store = c1z::engine::rocks::RocksStore::open(&db, false)
+        .unwrap()
+        .with_bulk_memory(64 << 10);
+    // A file where the bulk tables' directory goes: the first table cannot be written.
+    std::fs::write(db.join("c1z-bulk"), b"in the way").unwrap();
+    let run = store.start_sync(SyncType::Full, None).unwrap();
+    let m = entitlement("group", "g", "member");
+    run.put_entitlements(std::slice::from_ref(&m)).unwrap();
+    store.begin_bulk_grants().unwrap();
+    let mut failed = false;
+    for chunk in 0..20 {
+        let rows: Vec<_> = (0..50)
+            .map(|i| encoded(&grant(&m, "user", &format!("u{chunk:02}-{i:02}"))))
+            .collect();
+        if store.put_encoded_grants(run.id(), &rows).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the first table write fails");
+    // Even once tables can be written again, the lost grants keep the copy from saving.
+    std::fs::remove_file(db.join("c1z-bulk")).unwrap();
+    let err = store
+        .checkpoint_to(&dir.path().join("checkpoint"))
+        .unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        source.as_deref().is_some_and(|s| s.contains("not saved")),
+        "{err}: {source:?}"
+    );
+    assert!(!dir.path().join("checkpoint").exists());
+}

@@ -106,17 +106,22 @@ impl KvBuffer {
     }
 
     /// Sorts the entries and writes them as a table file at `path`.
+    /// A failed write leaves no file behind.
     fn write_table(&mut self, path: &Path) -> Result<()> {
         self.sort();
         let opts = super::table_options();
         let mut table = SstFileWriter::create(&opts);
-        table.open(path)?;
-        for (k, v) in self.iter() {
-            // Keys are unique by construction; a repeat fails here instead of being lost.
-            table.put(k, v)?;
+        let written = table.open(path).and_then(|()| {
+            for (k, v) in self.iter() {
+                // Keys are unique by construction; a repeat fails here instead of being lost.
+                table.put(k, v)?;
+            }
+            table.finish()
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(path);
         }
-        table.finish()?;
-        Ok(())
+        Ok(written?)
     }
 }
 
@@ -142,6 +147,13 @@ pub(super) struct BulkLoad {
 }
 
 impl BulkLoad {
+    /// The path of the next table file (its directory created on first use).
+    fn next_table_path(&mut self) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        self.tables += 1;
+        Ok(self.dir.join(format!("{:06}.sst", self.tables)))
+    }
+
     /// Whether a grant-id key may be buffered or in flight (unpublished).
     fn may_hold(&self, id_key: &[u8]) -> bool {
         self.may_hold_hash(IdFilter::hash(id_key))
@@ -205,8 +217,9 @@ impl RocksStore {
     }
 
     /// Buffers the rows `write` puts (about `bytes`, [`Self::bulk_fits`]), whose grant-id
-    /// keys have the [`IdFilter::hash`]es `id_hashes`. A full buffer goes to the worker, first ingesting the table the
-    /// worker finished: at most one is in flight, which bounds memory.
+    /// keys have the [`IdFilter::hash`]es `id_hashes`. A full buffer goes to the worker,
+    /// first ingesting the table the worker finished: at most one is in flight, which
+    /// bounds memory.
     pub(super) fn bulk_write(
         &self,
         bulk: &mut BulkLoad,
@@ -227,10 +240,23 @@ impl RocksStore {
     }
 
     fn hand_off(&self, bulk: &mut BulkLoad) -> Result<()> {
+        let handed = self.hand_off_inner(bulk);
+        self.note_lost(handed)
+    }
+
+    /// Remembers that buffered grants may be lost if `result` failed: a save then refuses
+    /// (see `RocksStore::checkpoint_to`) instead of writing a file missing them.
+    fn note_lost<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.bulk_lost
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn hand_off_inner(&self, bulk: &mut BulkLoad) -> Result<()> {
         self.ingest_in_flight(bulk)?;
-        std::fs::create_dir_all(&bulk.dir).map_err(|e| Error::io(&bulk.dir, e))?;
-        bulk.tables += 1;
-        let path = bulk.dir.join(format!("{:06}.sst", bulk.tables));
+        let path = bulk.next_table_path()?;
         let table_bytes = bulk.table_bytes;
         let next = bulk
             .spare
@@ -285,31 +311,31 @@ impl RocksStore {
 
     /// Makes every buffered grant visible to reads. The bulk load goes on.
     pub(super) fn publish_bulk(&self) -> Result<()> {
+        let published = self.publish_bulk_inner();
+        self.note_lost(published)
+    }
+
+    fn publish_bulk_inner(&self) -> Result<()> {
         let mut guard = self.bulk();
         let Some(bulk) = guard.as_mut() else {
             return Ok(());
         };
         self.ingest_in_flight(bulk)?;
         bulk.buffer_ids.clear();
-        let buffer = &mut bulk.buffer;
-        if buffer.is_empty() {
+        if bulk.buffer.is_empty() {
             return Ok(());
         }
         // A small buffer goes through a write batch: a small table per expansion layer
         // would pile up level-0 files that every later scan has to seek.
-        if buffer.size() >= bulk.table_bytes / 4 {
-            std::fs::create_dir_all(&bulk.dir).map_err(|e| Error::io(&bulk.dir, e))?;
-            bulk.tables += 1;
-            let path = bulk.dir.join(format!("{:06}.sst", bulk.tables));
-            let written = buffer.write_table(&path);
-            buffer.clear();
-            if written.is_err() {
-                let _ = std::fs::remove_file(&path);
-            }
+        if bulk.buffer.size() >= bulk.table_bytes / 4 {
+            let path = bulk.next_table_path()?;
+            let written = bulk.buffer.write_table(&path);
+            bulk.buffer.clear();
             written?;
             return self.ingest(&path);
         }
         // Sorted, so the memtable inserts walk forward.
+        let buffer = &mut bulk.buffer;
         buffer.sort();
         let mut batch = WriteBatch::with_capacity_bytes(buffer.size());
         for (k, v) in buffer.iter() {

@@ -85,6 +85,9 @@ pub struct RocksStore {
     /// Per (sync number, escaped entitlement id): the entitlement snapshots derived grants
     /// reference, by version (loaded from the database on first use).
     snapshots: Mutex<SnapshotCache>,
+    /// A bulk load failed to store buffered grants (their calls had returned): saves
+    /// refuse, so no file is written without them.
+    bulk_lost: std::sync::atomic::AtomicBool,
     /// Memory a bulk load may buffer (0: none; see [`RocksStore::with_bulk_memory`]).
     bulk_memory: u64,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
@@ -149,6 +152,7 @@ impl RocksStore {
             grant_ids: Mutex::new(HashMap::new()),
             large_memtables: std::sync::atomic::AtomicBool::new(false),
             bulk_load: Mutex::new(None),
+            bulk_lost: std::sync::atomic::AtomicBool::new(false),
             bulk_memory: DEFAULT_BULK_MEMORY,
             table_listener: None,
             snapshots: Mutex::new(HashMap::new()),
@@ -224,15 +228,24 @@ impl RocksStore {
         &self.path
     }
 
-    /// Writes a consistent copy of the database into `dir` (which must not exist): flushes
-    /// the memtable, takes a RocksDB checkpoint and empties its write-ahead logs, which hold
-    /// nothing the flushed tables do not.
+    /// Writes a consistent copy of the database into `dir` (which must not exist): refuses
+    /// if a bulk load lost grants, publishes buffered ones, flushes the memtable, takes a
+    /// RocksDB checkpoint and empties its write-ahead logs, which hold nothing the flushed
+    /// tables do not.
     ///
     /// # Errors
     /// Engine and I/O errors.
     pub fn checkpoint_to(&self, dir: &Path) -> Result<()> {
         let _writes = self.lock();
         self.publish_bulk()?;
+        if self.bulk_lost.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Engine {
+                engine: ENGINE,
+                source: "a bulk grant write failed earlier and its grants are not stored: \
+                         this working copy is not saved"
+                    .into(),
+            });
+        }
         self.db.flush()?;
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
