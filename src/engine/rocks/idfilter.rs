@@ -3,54 +3,72 @@
 //! Bulk grant writes (expansion) check that every new id is absent before writing blind.
 //! Asking RocksDB costs a bloom probe per level-0 table, and tables pile up while
 //! compaction is paused, so the check came to dominate large expansions. This filter
-//! answers "certainly absent" for almost every new id in memory (about 10 bits per id);
-//! only its rare "maybe" answers go to the database.
+//! answers "certainly absent" for almost every new id in memory; only its rare "maybe"
+//! answers go to the database.
+//!
+//! Each stage is a split-block Bloom filter (as in Parquet): an id sets one bit in each
+//! of the eight 32-bit words of one 32-byte block, so an insert or a lookup touches one
+//! cache line rather than one per probe.
 
-/// Bits per id in each stage (about 0.8 % false positives with [`HASHES`]).
-const BITS_PER_ID: usize = 10;
-/// Probes per id.
-const HASHES: u64 = 7;
+/// Bits per id in each stage: about 0.1 % false positives per full stage.
+const BITS_PER_ID: usize = 16;
 /// Ids the first stage holds.
 const MIN_CAPACITY: usize = 1 << 16;
+/// How much larger each new stage is: few stages keep lookups (which probe every stage)
+/// cheap.
+const GROWTH: usize = 2;
+/// Odd multipliers that pick one bit per word of a block.
+const SALT: [u32; 8] = [
+    0x47b6_137b,
+    0x4497_4d91,
+    0x8824_ad5b,
+    0xa2b7_289d,
+    0x7054_95c7,
+    0x2df1_424b,
+    0x9efc_4947,
+    0x5c6b_fb31,
+];
 
 /// One fixed-size stage.
 struct Stage {
-    bits: Vec<u64>,
+    blocks: Vec<[u32; 8]>,
     ids: usize,
     capacity: usize,
 }
 
 impl Stage {
     fn new(capacity: usize) -> Self {
-        let words = (capacity * BITS_PER_ID).div_ceil(64).max(1);
+        let blocks = (capacity * BITS_PER_ID).div_ceil(256).max(1);
         Stage {
-            bits: vec![0; words],
+            blocks: vec![[0; 8]; blocks],
             ids: 0,
             capacity,
         }
     }
 
-    /// The bit positions of `hash` (double hashing).
-    fn positions(&self, hash: u64) -> impl Iterator<Item = u64> + use<> {
-        let (len, step) = (self.bits.len() as u64 * 64, hash.rotate_left(32) | 1);
-        (0..HASHES).map(move |i| hash.wrapping_add(i.wrapping_mul(step)) % len)
+    /// The block of `hash` (its high half, scaled to the block count) and the bit each
+    /// word of it holds (from its low half).
+    fn locate(&self, hash: u64) -> (usize, [u32; 8]) {
+        let block = (((hash >> 32) * self.blocks.len() as u64) >> 32) as usize;
+        let low = hash as u32;
+        (block, SALT.map(|s| 1 << (low.wrapping_mul(s) >> 27)))
     }
 
     fn insert(&mut self, hash: u64) {
-        for p in self.positions(hash) {
-            if let Some(w) = self.bits.get_mut((p / 64) as usize) {
-                *w |= 1 << (p % 64);
+        let (block, mask) = self.locate(hash);
+        if let Some(words) = self.blocks.get_mut(block) {
+            for (w, m) in words.iter_mut().zip(mask) {
+                *w |= m;
             }
         }
         self.ids += 1;
     }
 
     fn may_contain(&self, hash: u64) -> bool {
-        self.positions(hash).all(|p| {
-            self.bits
-                .get((p / 64) as usize)
-                .is_some_and(|w| w & (1 << (p % 64)) != 0)
-        })
+        let (block, mask) = self.locate(hash);
+        self.blocks
+            .get(block)
+            .is_some_and(|words| words.iter().zip(mask).all(|(w, m)| w & m == m))
     }
 }
 
@@ -79,7 +97,7 @@ impl std::hash::Hasher for PrehashedId {
 pub(super) type IdHashSet =
     std::collections::HashSet<u64, std::hash::BuildHasherDefault<PrehashedId>>;
 
-/// A scalable Bloom filter: when a stage is full, a new one twice its size takes the
+/// A scalable Bloom filter: when a stage is full, a new one [`GROWTH`] times its size takes the
 /// inserts, so the false-positive rate stays bounded however many ids arrive.
 pub(super) struct IdFilter {
     stages: Vec<Stage>,
@@ -103,7 +121,10 @@ impl IdFilter {
     pub(super) fn insert_hash(&mut self, hash: u64) {
         let full = self.stages.last().is_none_or(|s| s.ids >= s.capacity);
         if full {
-            let capacity = self.stages.last().map_or(MIN_CAPACITY, |s| s.capacity * 2);
+            let capacity = self
+                .stages
+                .last()
+                .map_or(MIN_CAPACITY, |s| s.capacity * GROWTH);
             self.stages.push(Stage::new(capacity));
         }
         if let Some(stage) = self.stages.last_mut() {
@@ -146,7 +167,7 @@ mod tests {
         let false_positives = (0..100_000u32)
             .filter(|i| f.may_contain(format!("other:user:{i}").as_bytes()))
             .count();
-        // Each stage is about 0.8 %; three stages at most add up to under 3 %.
-        assert!(false_positives < 3_000, "{false_positives}");
+        // Each full stage is about 0.1 % (0.23 % measured over all three stages).
+        assert!(false_positives < 1_000, "{false_positives}");
     }
 }
