@@ -222,7 +222,38 @@ struct Expander<'s, W: Writer + ?Sized> {
     /// [`Writer::publish_bulk_grants`]): published only before one of them is read, so
     /// a layer nobody reads next stays in the store's buffers.
     unpublished: std::collections::HashSet<String>,
+    /// New members of entitlements written this expansion and read by a later layer, in
+    /// principal order: a read merges them with the store's rows, so the store need not
+    /// publish them first (see [`Expander::members`]).
+    derived_members: HashMap<String, Vec<Member>>,
+    /// Members held in `derived_members`, bounded by [`MAX_DERIVED_MEMBERS`].
+    derived_member_count: usize,
     write_time: Duration,
+}
+
+/// Most members [`Expander::derived_members`] holds (32 bytes each, the principal
+/// shared with the source's): beyond it, the store publishes and is read instead.
+const MAX_DERIVED_MEMBERS: usize = 1 << 19;
+
+/// Merges `store` members (in principal order) with `derived` ones (in principal order,
+/// one per principal), dropping derived members the store already shows. `None` if the
+/// store's rows are not in principal order.
+fn merge_members(store: Vec<Member>, derived: Vec<Member>) -> Option<Vec<Member>> {
+    if !store.windows(2).all(|w| w[0].key <= w[1].key) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(store.len() + derived.len());
+    let mut derived = derived.into_iter().peekable();
+    for m in store {
+        while let Some(d) = derived.next_if(|d| d.key <= m.key) {
+            if d.key < m.key {
+                out.push(d);
+            }
+        }
+        out.push(m);
+    }
+    out.extend(derived);
+    Some(out)
 }
 
 impl<W: Writer + ?Sized> Expander<'_, W> {
@@ -305,7 +336,35 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         if let Some(m) = self.members.get(source) {
             return Ok(m.clone());
         }
-        self.readable(source)?;
+        let derived = self.derived_members.remove(source);
+        let out = match derived {
+            None => {
+                self.readable(source)?;
+                self.read_members(source)?
+            }
+            Some(derived) => {
+                self.derived_member_count -= derived.len();
+                let skipped = self.report.skipped_no_principal;
+                let stored = self.read_members(source)?;
+                match merge_members(stored, derived) {
+                    Some(merged) => merged,
+                    None => {
+                        // Not in principal order: read it all back once published.
+                        self.store.publish_bulk_grants()?;
+                        self.unpublished.clear();
+                        self.report.skipped_no_principal = skipped;
+                        self.read_members(source)?
+                    }
+                }
+            }
+        };
+        let m = Arc::new(out);
+        self.members.insert(source.to_owned(), m.clone());
+        Ok(m)
+    }
+
+    /// The members of `source` the store shows, in stream order.
+    fn read_members(&mut self, source: &str) -> Result<Vec<Member>> {
         let mut out = Vec::new();
         let mut skipped = 0;
         let rows = self.store.stream_stored_grants(GrantQuery {
@@ -349,9 +408,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             });
         }
         self.report.skipped_no_principal += skipped;
-        let m = Arc::new(out);
-        self.members.insert(source.to_owned(), m.clone());
-        Ok(m)
+        Ok(out)
     }
 
     fn release(&mut self, source: &str) {
@@ -388,7 +445,10 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             let mut last: Option<&Arc<DerivedEntitlement>> = None;
             for r in &self.pending_new {
                 if !last.is_some_and(|e| Arc::ptr_eq(e, &r.entitlement)) {
-                    self.unpublished.insert(r.entitlement.key.id.clone());
+                    let id = &r.entitlement.key.id;
+                    if !self.derived_members.contains_key(id) {
+                        self.unpublished.insert(id.clone());
+                    }
                     last = Some(&r.entitlement);
                 }
             }
@@ -509,14 +569,33 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             data: dest_ent.encode_to_vec(),
         });
         let now = wall::now();
+        // A destination a later layer reads keeps its new members here, so that read
+        // needs no publish (bounded; the rest are published and read back).
+        let new_rows = has_row.iter().filter(|&&h| !h).count();
+        let keep = self.uses.get(dest).is_some_and(|&n| n > 0)
+            && self.derived_member_count + new_rows <= MAX_DERIVED_MEMBERS;
+        if keep {
+            self.derived_members
+                .insert(dest.to_owned(), Vec::with_capacity(new_rows));
+            self.derived_member_count += new_rows;
+        }
         for (gi, range) in groups.iter().enumerate() {
             if has_row[gi] {
                 continue;
             }
             let group = &flows[range.clone()];
             let member = group[0].0;
+            let merged = merged_sources(group);
+            if keep && let Some(kept) = self.derived_members.get_mut(dest) {
+                kept.push(Member {
+                    key: member.key.clone(),
+                    // As `members` reads it: direct if a source key is the entitlement.
+                    direct: merged.iter().any(|(s, _)| *s == dest),
+                    principal: member.principal.clone(),
+                });
+            }
             let mut sources = Vec::with_capacity(48 * group.len());
-            codec::encode_source_entries(&mut sources, merged_sources(group).into_iter());
+            codec::encode_source_entries(&mut sources, merged.into_iter());
             self.report.grants_added += 1;
             self.pending_new.push(DerivedGrant {
                 entitlement: target.clone(),
@@ -569,6 +648,8 @@ pub fn expand<W: Writer + ?Sized>(
         pending_updates: Vec::new(),
         pending_new: Vec::new(),
         unpublished: std::collections::HashSet::new(),
+        derived_members: HashMap::new(),
+        derived_member_count: 0,
         write_time: Duration::ZERO,
     };
     let mut graph = x.load_graph()?;
@@ -681,4 +762,65 @@ fn evaluate<W: Writer + ?Sized>(
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Member, ResourceKey, merge_members};
+    use std::sync::Arc;
+
+    fn member(id: &str, direct: bool) -> Member {
+        Member {
+            key: Arc::new(ResourceKey::new("user", id)),
+            direct,
+            principal: Arc::from(id.as_bytes()),
+        }
+    }
+
+    fn ids(members: &[Member]) -> Vec<(&str, bool)> {
+        members
+            .iter()
+            .map(|m| (m.key.resource.as_str(), m.direct))
+            .collect()
+    }
+
+    #[test]
+    fn derived_members_merge_in_principal_order_and_the_store_wins_ties() {
+        // The store shows `b` twice (two grants) and already shows derived `d`.
+        let store = vec![
+            member("b", true),
+            member("b", false),
+            member("d", true),
+            member("f", true),
+        ];
+        let derived = vec![
+            member("a", false),
+            member("c", false),
+            member("d", false),
+            member("g", false),
+        ];
+        let merged = merge_members(store, derived).expect("sorted");
+        assert_eq!(
+            ids(&merged),
+            [
+                ("a", false),
+                ("b", true),
+                ("b", false),
+                ("c", false),
+                ("d", true),
+                ("f", true),
+                ("g", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn store_members_out_of_principal_order_are_refused() {
+        let store = vec![member("b", true), member("a", true)];
+        assert!(merge_members(store, vec![member("c", false)]).is_none());
+        assert_eq!(
+            merge_members(Vec::new(), vec![member("c", false)]).map(|m| m.len()),
+            Some(1)
+        );
+    }
 }

@@ -311,11 +311,12 @@ impl RocksStore {
 
     /// Makes every buffered grant visible to reads. The bulk load goes on.
     pub(super) fn publish_bulk(&self) -> Result<()> {
-        let published = self.publish_bulk_inner();
+        let published = self.publish_bulk_inner(false);
         self.note_lost(published)
     }
 
-    fn publish_bulk_inner(&self) -> Result<()> {
+    /// `last`: the bulk load ends, so no later write could use the memtable instead.
+    fn publish_bulk_inner(&self, last: bool) -> Result<()> {
         let mut guard = self.bulk();
         let Some(bulk) = guard.as_mut() else {
             return Ok(());
@@ -326,8 +327,9 @@ impl RocksStore {
             return Ok(());
         }
         // A small buffer goes through a write batch: a small table per expansion layer
-        // would pile up level-0 files that every later scan has to seek.
-        if bulk.buffer.size() >= bulk.table_bytes / 4 {
+        // would pile up level-0 files that every later scan has to seek. The last one is
+        // a table whatever its size: a memtable would only be flushed into one later.
+        if last || bulk.buffer.size() >= bulk.table_bytes / 4 {
             let path = bulk.next_table_path()?;
             let written = bulk.buffer.write_table(&path);
             bulk.buffer.clear();
@@ -348,7 +350,8 @@ impl RocksStore {
 
     /// Publishes everything and ends the bulk load.
     pub(super) fn end_bulk(&self) -> Result<()> {
-        let published = self.publish_bulk();
+        let published = self.publish_bulk_inner(true);
+        let published = self.note_lost(published);
         if let Some(bulk) = self.bulk().take() {
             // Every table was ingested (moved) or removed: only an empty directory remains.
             let _ = std::fs::remove_dir(&bulk.dir);
