@@ -60,6 +60,10 @@ pub type ProgressFn = std::sync::Arc<dyn Fn(&Progress) + Send + Sync>;
 pub struct ExpandOptions {
     /// Grants written per store call.
     pub write_batch: usize,
+    /// Most new members (32 bytes each) kept in memory for destinations a later layer
+    /// reads, which then need no publish from the store (see
+    /// [`Writer::publish_bulk_grants`]); 0 reads every one back from the store.
+    pub held_members: usize,
     /// Called after every layer.
     pub progress: Option<ProgressFn>,
 }
@@ -68,6 +72,7 @@ impl std::fmt::Debug for ExpandOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExpandOptions")
             .field("write_batch", &self.write_batch)
+            .field("held_members", &self.held_members)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +81,7 @@ impl Default for ExpandOptions {
     fn default() -> Self {
         ExpandOptions {
             write_batch: 10_000,
+            held_members: 1 << 19,
             progress: None,
         }
     }
@@ -226,14 +232,10 @@ struct Expander<'s, W: Writer + ?Sized> {
     /// principal order: a read merges them with the store's rows, so the store need not
     /// publish them first (see [`Expander::members`]).
     derived_members: HashMap<String, Vec<Member>>,
-    /// Members held in `derived_members`, bounded by [`MAX_DERIVED_MEMBERS`].
+    /// Members held in `derived_members`, bounded by [`ExpandOptions::held_members`].
     derived_member_count: usize,
     write_time: Duration,
 }
-
-/// Most members [`Expander::derived_members`] holds (32 bytes each, the principal
-/// shared with the source's): beyond it, the store publishes and is read instead.
-const MAX_DERIVED_MEMBERS: usize = 1 << 19;
 
 /// Merges `store` members (in principal order) with `derived` ones (in principal order,
 /// one per principal), dropping derived members the store already shows. `None` if the
@@ -573,7 +575,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         // needs no publish (bounded; the rest are published and read back).
         let new_rows = has_row.iter().filter(|&&h| !h).count();
         let keep = self.uses.get(dest).is_some_and(|&n| n > 0)
-            && self.derived_member_count + new_rows <= MAX_DERIVED_MEMBERS;
+            && self.derived_member_count + new_rows <= self.opts.held_members;
         if keep {
             self.derived_members
                 .insert(dest.to_owned(), Vec::with_capacity(new_rows));

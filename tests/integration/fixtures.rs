@@ -505,6 +505,9 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
     std::fs::copy(&rocks, &rocks_tiny).unwrap();
     let rocks_memtable = tmp.path().join("u.memtable.rocks.c1z");
     std::fs::copy(&rocks, &rocks_memtable).unwrap();
+    // And with no members held in memory: every layer read back from published grants.
+    let rocks_published = tmp.path().join("u.published.rocks.c1z");
+    std::fs::copy(&rocks, &rocks_published).unwrap();
     // Every grant's stored bytes, by id: the same on every engine and path.
     let stored = |s: &c1z::AnyStore| -> BTreeMap<String, Vec<u8>> {
         s.stream_stored_grants(GrantQuery {
@@ -522,18 +525,24 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
     };
     let mut first_stored: Option<BTreeMap<String, Vec<u8>>> = None;
     let default_limit = c1z::DEFAULT_MEMORY_LIMIT;
-    for (path, memory_limit) in [
-        (&sqlite, default_limit),
-        (&sqlite_disk, 0),
-        (&rocks, default_limit),
-        (&rocks_tiny, 64 << 10),
-        (&rocks_memtable, 0),
+    let held = c1z::expand::ExpandOptions::default().held_members;
+    for (path, memory_limit, held_members) in [
+        (&sqlite, default_limit, held),
+        (&sqlite_disk, 0, held),
+        (&rocks, default_limit, held),
+        (&rocks_tiny, 64 << 10, held),
+        (&rocks_memtable, 0, held),
+        (&rocks_published, default_limit, 0),
     ] {
         let f = c1z::OpenOptions::new()
             .with_memory_limit(memory_limit)
             .open(path)
             .unwrap();
-        let report = c1z::expand::expand(f.store(), &sync, &Default::default()).unwrap();
+        let opts = c1z::expand::ExpandOptions {
+            held_members,
+            ..Default::default()
+        };
+        let report = c1z::expand::expand(f.store(), &sync, &opts).unwrap();
         assert_eq!(
             (
                 report.edge_grants,
