@@ -707,6 +707,18 @@ pub fn expand<W: Writer + ?Sized>(
             .sum(),
         grants_added: 0,
     };
+    // Every entitlement the evaluation looks up (each is kept once read), read before
+    // bulk writes add tables that every lookup would probe.
+    for (node, edges) in &plan {
+        for dest in graph.entitlements(*node).into_iter().flatten() {
+            x.entitlement(dest)?;
+        }
+        for (sources, _) in edges {
+            for source in sources {
+                x.entitlement(source)?;
+            }
+        }
+    }
     x.store.begin_bulk_grants()?;
     let evaluated = evaluate(
         &mut x,

@@ -75,6 +75,9 @@ pub struct RocksStore {
     /// write of a grant-id key adds to a live filter; deletes leave it (false positives
     /// only cost a lookup).
     grant_ids: Mutex<HashMap<u32, IdFilter>>,
+    /// Sync numbers by sync id, as looked up: reads look one up per call. Misses and
+    /// deletes hold the lock across their database access, so no stale number is kept.
+    seq_cache: Mutex<HashMap<String, u32>>,
     /// Whether memtables were switched to [`LARGE_MEMTABLE`].
     large_memtables: std::sync::atomic::AtomicBool,
     /// Grants buffered by a bulk load (see [`bulk`]), between `begin_bulk_grants` and
@@ -150,6 +153,7 @@ impl RocksStore {
             state: WriteState::new(read_only),
             write_lock: Mutex::new(()),
             grant_ids: Mutex::new(HashMap::new()),
+            seq_cache: Mutex::new(HashMap::new()),
             large_memtables: std::sync::atomic::AtomicBool::new(false),
             bulk_load: Mutex::new(None),
             bulk_lost: std::sync::atomic::AtomicBool::new(false),
@@ -274,11 +278,25 @@ impl RocksStore {
 
     /// The sync number of `sync`, if it has one.
     fn seq(&self, sync: &SyncId) -> Result<Option<u32>> {
-        Ok(self
+        let mut cache = self.seq_cache();
+        if let Some(&seq) = cache.get(sync.as_str()) {
+            return Ok(Some(seq));
+        }
+        let seq = self
             .db
             .get(keys::sync_id_key(sync.as_str()))?
             .as_deref()
-            .and_then(u32_value))
+            .and_then(u32_value);
+        if let Some(seq) = seq {
+            cache.insert(sync.as_str().to_owned(), seq);
+        }
+        Ok(seq)
+    }
+
+    fn seq_cache(&self) -> MutexGuard<'_, HashMap<String, u32>> {
+        self.seq_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The grant-id filters, with the one for `seq` built from the database if missing.

@@ -376,6 +376,8 @@ impl Writer for RocksStore {
         batch.delete(keys::sync_id_key(id.as_str()));
         self.forget_grant_ids(seq);
         self.snapshot_cache().retain(|(s, _), _| *s != seq);
+        let mut seqs = self.seq_cache();
+        seqs.remove(id.as_str());
         self.commit(batch)
     }
 
