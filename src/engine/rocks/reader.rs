@@ -377,8 +377,13 @@ impl RocksStore {
         let mut items = Vec::new();
         let mut last_key: Vec<u8> = Vec::new();
         let mut more = false;
-        let mut it = self.db.raw_iterator();
         'ranges: for prefix in prefixes {
+            // Bounded, so tables with nothing under the prefix load no data block.
+            let mut opts = rocksdb::ReadOptions::default();
+            if let Some(end) = keys::prefix_end(prefix) {
+                opts.set_iterate_upper_bound(end);
+            }
+            let mut it = self.db.raw_iterator_opt(opts);
             let seek = match &after {
                 Some(a) if keys::prefix_end(prefix).is_some_and(|end| *a >= end) => continue,
                 Some(a) if a.as_slice() >= prefix.as_slice() => {
