@@ -30,7 +30,7 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
-    /// Set while a save waits, so a file in progress is abandoned at the next MiB.
+    /// Set while a save waits, so a file in progress is abandoned at its next frame.
     yield_now: AtomicBool,
 }
 

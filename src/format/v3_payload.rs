@@ -126,10 +126,15 @@ fn tar_padding(len: u64) -> usize {
     ((512 - len % 512) % 512) as usize
 }
 
+/// Bytes of an entry compressed as one frame: a good ratio, and a save waiting for the
+/// compressor to pause waits for one frame at most.
+const FRAME_CHUNK: usize = 4 << 20;
+
 /// Compresses the body of a file's tar entry (its bytes, zero-padded to the 512-byte
-/// block) into one zstd frame at `out`, for [`write_tar_zstd`] to splice in. Returns the
-/// identity the frame stands for; `None` if the file changed while it was read or
-/// `cancelled` said so (checked every MiB), and then `out` is removed.
+/// block) into zstd frames of [`FRAME_CHUNK`] bytes each at `out`, for
+/// [`write_tar_zstd`] to splice in. Returns the identity the frames stand for; `None` if
+/// the file changed while it was read or `cancelled` said so (checked before each frame),
+/// and then `out` is removed.
 ///
 /// # Errors
 /// I/O errors.
@@ -145,26 +150,40 @@ pub fn compress_entry_body(
         return Ok(None);
     };
     let written = (|| -> io::Result<bool> {
-        let sink = io::BufWriter::with_capacity(1 << 20, File::create(out)?);
-        let mut enc = zstd::stream::write::Encoder::new(sink, level)?;
-        enc.include_checksum(true)?;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut sink = File::create(out)?;
+        // One-shot frames compress in place (the streaming encoder copies its input into
+        // a window and matches across the seam); a stream of frames decodes to their
+        // concatenation.
+        let mut zc = zstd::bulk::Compressor::new(level)?;
+        zc.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+        let padding = tar_padding(meta.len());
+        let mut chunk = Vec::with_capacity(FRAME_CHUNK + 512);
+        let mut frame = Vec::new();
         let mut left = meta.len();
-        while left > 0 {
+        loop {
             if cancelled() {
                 return Ok(false);
             }
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = file.read(&mut buf[..want])?;
-            if n == 0 {
+            let want = FRAME_CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+            chunk.clear();
+            (&mut file).take(want as u64).read_to_end(&mut chunk)?;
+            if chunk.len() < want {
                 // Shorter than its length: changed.
                 return Ok(false);
             }
-            enc.write_all(&buf[..n])?;
-            left -= n as u64;
+            left -= want as u64;
+            if left == 0 {
+                chunk.resize(want + padding, 0);
+            }
+            frame.clear();
+            frame.reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+            zc.compress_to_buffer(chunk.as_slice(), &mut frame)?;
+            sink.write_all(&frame)?;
+            if left == 0 {
+                break;
+            }
         }
-        enc.write_all(&[0u8; 512][..tar_padding(meta.len())])?;
-        enc.finish()?.flush()?;
+        sink.flush()?;
         Ok(true)
     })()
     .map_err(|e| Error::io(out, e))?;
