@@ -71,6 +71,16 @@ impl KvBuffer {
         }
     }
 
+    /// [`KvBuffer::for_table`] with every page written once, so filling it later does not
+    /// fault in (and have the kernel zero) fresh pages on the writing thread.
+    fn prefaulted(table_bytes: usize) -> Self {
+        let mut buffer = Self::for_table(table_bytes);
+        buffer.bytes.resize(buffer.bytes.capacity(), 0);
+        buffer.entries.resize(buffer.entries.capacity(), (0, 0, 0));
+        buffer.clear();
+        buffer
+    }
+
     fn size(&self) -> usize {
         self.bytes.len() + self.entries.len() * ENTRY_BYTES
     }
@@ -143,6 +153,9 @@ pub(super) struct BulkLoad {
     in_flight: Option<InFlight>,
     /// An emptied buffer back from the worker.
     spare: Option<KvBuffer>,
+    /// The second buffer, being allocated and touched on a thread of its own once the
+    /// first is half full (a small load never needs it).
+    second: Option<JoinHandle<KvBuffer>>,
     tables: u64,
 }
 
@@ -189,6 +202,7 @@ impl RocksStore {
                 buffer_ids: IdHashSet::default(),
                 in_flight: None,
                 spare: None,
+                second: None,
                 tables: 0,
             }));
         }
@@ -233,6 +247,15 @@ impl RocksStore {
         }
         bulk.buffer_ids.extend(id_hashes.iter().copied());
         write(&mut bulk.buffer);
+        if bulk.tables == 0 && bulk.second.is_none() && bulk.buffer.size() >= bulk.table_bytes / 2
+        {
+            let table_bytes = bulk.table_bytes;
+            // Without the thread, the hand-off allocates the buffer itself.
+            bulk.second = std::thread::Builder::new()
+                .name("c1z-bulk-alloc".into())
+                .spawn(move || KvBuffer::prefaulted(table_bytes))
+                .ok();
+        }
         if bulk.buffer.size() >= bulk.table_bytes {
             self.hand_off(bulk)?;
         }
@@ -261,6 +284,7 @@ impl RocksStore {
         let next = bulk
             .spare
             .take()
+            .or_else(|| bulk.second.take().and_then(|t| t.join().ok()))
             .unwrap_or_else(|| KvBuffer::for_table(table_bytes));
         let mut buffer = std::mem::replace(&mut bulk.buffer, next);
         let table = std::thread::Builder::new()
