@@ -247,8 +247,7 @@ impl RocksStore {
         }
         bulk.buffer_ids.extend(id_hashes.iter().copied());
         write(&mut bulk.buffer);
-        if bulk.tables == 0 && bulk.second.is_none() && bulk.buffer.size() >= bulk.table_bytes / 2
-        {
+        if bulk.tables == 0 && bulk.second.is_none() && bulk.buffer.size() >= bulk.table_bytes / 2 {
             let table_bytes = bulk.table_bytes;
             // Without the thread, the hand-off allocates the buffer itself.
             bulk.second = std::thread::Builder::new()

@@ -97,16 +97,29 @@ impl std::hash::Hasher for PrehashedId {
 pub(super) type IdHashSet =
     std::collections::HashSet<u64, std::hash::BuildHasherDefault<PrehashedId>>;
 
+/// Ids whose hashes a filter keeps, so that a full stage can be replaced by one
+/// [`REBUILD_GROWTH`] times larger holding them all (8 bytes an id while kept).
+const KEEP_HASHES: usize = 1 << 20;
+/// How much larger a rebuilt stage is.
+const REBUILD_GROWTH: usize = 4;
+
 /// A scalable Bloom filter: when a stage is full, a new one [`GROWTH`] times its size takes the
-/// inserts, so the false-positive rate stays bounded however many ids arrive.
+/// inserts, so the false-positive rate stays bounded however many ids arrive. While it
+/// has seen at most [`KEEP_HASHES`] ids it keeps their hashes and rebuilds instead: one
+/// stage, so a lookup touches one cache line rather than one per stage.
 pub(super) struct IdFilter {
     stages: Vec<Stage>,
+    /// Every inserted hash, until there are more than [`KEEP_HASHES`].
+    hashes: Option<Vec<u64>>,
 }
 
 impl IdFilter {
     /// An empty filter; stages are added as ids arrive.
     pub(super) fn new() -> Self {
-        IdFilter { stages: Vec::new() }
+        IdFilter {
+            stages: Vec::new(),
+            hashes: Some(Vec::new()),
+        }
     }
 
     pub(super) fn hash(key: &[u8]) -> u64 {
@@ -121,20 +134,42 @@ impl IdFilter {
     pub(super) fn insert_hash(&mut self, hash: u64) {
         let full = self.stages.last().is_none_or(|s| s.ids >= s.capacity);
         if full {
-            let capacity = self
-                .stages
-                .last()
-                .map_or(MIN_CAPACITY, |s| s.capacity * GROWTH);
-            self.stages.push(Stage::new(capacity));
+            match (&self.hashes, self.stages.last()) {
+                (_, None) => self.stages.push(Stage::new(MIN_CAPACITY)),
+                (Some(kept), Some(last)) => {
+                    let mut stage = Stage::new(last.capacity * REBUILD_GROWTH);
+                    for &h in kept {
+                        stage.insert(h);
+                    }
+                    self.stages = vec![stage];
+                }
+                (None, Some(last)) => {
+                    let capacity = last.capacity * GROWTH;
+                    self.stages.push(Stage::new(capacity));
+                }
+            }
         }
         if let Some(stage) = self.stages.last_mut() {
             stage.insert(hash);
+        }
+        if let Some(kept) = &mut self.hashes {
+            if kept.len() < KEEP_HASHES {
+                kept.push(hash);
+            } else {
+                self.hashes = None;
+            }
         }
     }
 
     /// Keys inserted so far (repeats included).
     pub(super) fn len(&self) -> usize {
         self.stages.iter().map(|s| s.ids).sum()
+    }
+
+    /// Stages a lookup probes.
+    #[cfg(test)]
+    fn stages(&self) -> usize {
+        self.stages.len()
     }
 
     /// `false`: the key was certainly never inserted.
@@ -169,5 +204,21 @@ mod tests {
             .count();
         // Each full stage is about 0.1 % (0.23 % measured over all three stages).
         assert!(false_positives < 1_000, "{false_positives}");
+        // Rebuilt while small: one stage holds every id.
+        assert_eq!((f.stages(), f.len()), (1, n as usize));
+    }
+
+    #[test]
+    fn past_the_kept_hashes_stages_are_added_and_nothing_is_lost() {
+        let mut f = IdFilter::new();
+        // Rebuilt into a 4M-id stage at 1M ids (the last hashes kept), then a second stage.
+        let n = (1 << 22) + super::MIN_CAPACITY;
+        for i in 0..n {
+            f.insert_hash(IdFilter::hash(&i.to_le_bytes()));
+        }
+        assert!(f.hashes.is_none());
+        assert_eq!(f.stages(), 2);
+        assert_eq!(f.len(), n);
+        assert!((0..n).all(|i| f.may_contain_hash(IdFilter::hash(&i.to_le_bytes()))));
     }
 }
