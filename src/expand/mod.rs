@@ -239,10 +239,16 @@ struct Expander<'s, W: Writer + ?Sized> {
 
 /// Merges `store` members (in principal order) with `derived` ones (in principal order,
 /// one per principal), dropping derived members the store already shows. `None` if the
-/// store's rows are not in principal order.
+/// store's rows are not in principal order and miss some derived member (a store that
+/// shows every row, as SQLite does, needs no order).
 fn merge_members(store: Vec<Member>, derived: Vec<Member>) -> Option<Vec<Member>> {
     if !store.windows(2).all(|w| w[0].key <= w[1].key) {
-        return None;
+        let shown: std::collections::HashSet<&ResourceKey> =
+            store.iter().map(|m| &*m.key).collect();
+        return derived
+            .iter()
+            .all(|d| shown.contains(&*d.key))
+            .then_some(store);
     }
     let mut out = Vec::with_capacity(store.len() + derived.len());
     let mut derived = derived.into_iter().peekable();
@@ -829,9 +835,12 @@ mod tests {
     }
 
     #[test]
-    fn store_members_out_of_principal_order_are_refused() {
-        let store = vec![member("b", true), member("a", true)];
-        assert!(merge_members(store, vec![member("c", false)]).is_none());
+    fn store_members_out_of_principal_order_are_refused_unless_complete() {
+        let store = || vec![member("b", true), member("a", true)];
+        assert!(merge_members(store(), vec![member("c", false)]).is_none());
+        // Every derived member already shown: the store's rows, in its order.
+        let merged = merge_members(store(), vec![member("a", false)]).expect("complete");
+        assert_eq!(ids(&merged), [("b", true), ("a", true)]);
         assert_eq!(
             merge_members(Vec::new(), vec![member("c", false)]).map(|m| m.len()),
             Some(1)
