@@ -123,6 +123,41 @@ fn resource_of(e: &EntitlementKey) -> (&str, &str) {
     (e.resource_type_id.as_str(), e.resource_id.as_str())
 }
 
+/// Keys back to back in one buffer (no allocation per key).
+#[derive(Default)]
+struct PackedKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl PackedKeys {
+    fn with_capacity(keys: usize, bytes: usize) -> Self {
+        PackedKeys {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(keys),
+        }
+    }
+
+    /// Appends a key built by `build` onto the buffer.
+    fn push_with(&mut self, build: impl FnOnce(&mut Vec<u8>)) {
+        build(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
 /// New grant rows of one call, all certainly new: their identities, key tails, grant-id
 /// keys, and a writer of each row's value.
 struct NewRows<'a> {
@@ -134,7 +169,7 @@ struct NewRows<'a> {
     /// Every row's tail, back to back; `tail_ends[i]` ends row `i`'s.
     tails: &'a [u8],
     tail_ends: &'a [usize],
-    id_keys: &'a [Vec<u8>],
+    id_keys: &'a PackedKeys,
     /// Entries written with the rows (entitlement snapshots).
     extra: &'a [(Vec<u8>, Vec<u8>)],
     /// Fills the (emptied) buffer with row `i`'s value.
@@ -156,7 +191,7 @@ impl NewRows<'_> {
             .resources
             .iter()
             .zip(&self.principals)
-            .zip(self.id_keys)
+            .zip(self.id_keys.iter())
             .map(|(((rt, rid), p), id_key)| {
                 // Four entries (12 bytes each and key heads); the entitlement's resource
                 // in the row value and an index key; the principal in an index key.
@@ -221,14 +256,14 @@ impl RocksStore {
     /// stored (only ids the filter cannot rule out are looked up). If so, the keys join
     /// the filter, and the count of ids it holds and each key's [`IdFilter::hash`] are
     /// returned.
-    fn all_new(&self, seq: u32, id_keys: &[Vec<u8>]) -> Result<Option<(usize, Vec<u64>)>> {
-        let hashes: Vec<u64> = id_keys.iter().map(|k| IdFilter::hash(k)).collect();
+    fn all_new(&self, seq: u32, id_keys: &PackedKeys) -> Result<Option<(usize, Vec<u64>)>> {
+        let hashes: Vec<u64> = id_keys.iter().map(IdFilter::hash).collect();
         // Repeats: equal hashes first, keys only if some hashes are equal.
         let mut sorted = hashes.clone();
         sorted.sort_unstable();
         if sorted.windows(2).any(|w| w[0] == w[1]) {
             let mut seen = HashSet::with_capacity(id_keys.len());
-            if !id_keys.iter().all(|k| seen.insert(k.as_slice())) {
+            if !id_keys.iter().all(|k| seen.insert(k)) {
                 return Ok(None);
             }
         }
@@ -243,7 +278,7 @@ impl RocksStore {
         if self.bulk_may_hold_hashes(maybe.iter().map(|&i| hashes[i])) {
             self.publish_bulk()?;
         }
-        for hit in self.db.multi_get(maybe.iter().map(|&i| &id_keys[i])) {
+        for hit in self.db.multi_get(maybe.iter().map(|&i| id_keys.get(i))) {
             if hit?.is_some() {
                 return Ok(None);
             }
@@ -577,14 +612,14 @@ impl Writer for RocksStore {
                 );
                 tail_ends.push(tails.len());
             }
-            let id_keys: Vec<Vec<u8>> = rows
-                .iter()
-                .map(|r| {
-                    let mut k = keys::index_head(index::GRANT_BY_ID, seq);
-                    keys::push_component(&mut k, r.id.as_bytes());
-                    k
-                })
-                .collect();
+            let head = keys::index_head(index::GRANT_BY_ID, seq);
+            let mut id_keys = PackedKeys::with_capacity(rows.len(), rows.len() * 64);
+            for r in rows {
+                id_keys.push_with(|k| {
+                    k.extend_from_slice(&head);
+                    keys::push_component(k, r.id.as_bytes());
+                });
+            }
             // The fast path writes new rows blind; any id already stored or repeated in
             // the call takes the general upsert below instead.
             if let Some(new) = self.all_new(seq, &id_keys)? {
@@ -628,22 +663,24 @@ impl Writer for RocksStore {
             // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
             let mut tails = Vec::with_capacity(rows.len() * 96);
             let mut tail_ends = Vec::with_capacity(rows.len());
-            let mut id_keys = Vec::with_capacity(rows.len());
+            let head = keys::index_head(index::GRANT_BY_ID, seq);
+            let mut id_keys = PackedKeys::with_capacity(rows.len(), rows.len() * 64);
             for r in rows {
                 let (e, p) = (&r.entitlement.key.id, &*r.principal);
                 keys::push_canonical_grant_tail(&mut tails, e, &p.resource_type, &p.resource);
                 tail_ends.push(tails.len());
-                let mut k = keys::index_head(index::GRANT_BY_ID, seq);
-                for (i, part) in [e.as_str(), &p.resource_type, &p.resource]
-                    .iter()
-                    .enumerate()
-                {
-                    if i > 0 {
-                        k.push(b':');
+                id_keys.push_with(|k| {
+                    k.extend_from_slice(&head);
+                    for (i, part) in [e.as_str(), &p.resource_type, &p.resource]
+                        .iter()
+                        .enumerate()
+                    {
+                        if i > 0 {
+                            k.push(b':');
+                        }
+                        keys::push_component(k, part.as_bytes());
                     }
-                    keys::push_component(&mut k, part.as_bytes());
-                }
-                id_keys.push(k);
+                });
             }
             if let Some(new) = self.all_new(seq, &id_keys)? {
                 // One snapshot lookup per run of rows on the same entitlement.
