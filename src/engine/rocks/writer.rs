@@ -123,8 +123,7 @@ fn resource_of(e: &EntitlementKey) -> (&str, &str) {
     (e.resource_type_id.as_str(), e.resource_id.as_str())
 }
 
-/// Keys back to back in one buffer (no allocation per key).
-#[derive(Default)]
+/// Byte strings (keys, key tails) back to back in one buffer: no allocation per string.
 struct PackedKeys {
     bytes: Vec<u8>,
     ends: Vec<usize>,
@@ -138,7 +137,7 @@ impl PackedKeys {
         }
     }
 
-    /// Appends a key built by `build` onto the buffer.
+    /// Appends a string built by `build` onto the buffer.
     fn push_with(&mut self, build: impl FnOnce(&mut Vec<u8>)) {
         build(&mut self.bytes);
         self.ends.push(self.bytes.len());
@@ -146,6 +145,11 @@ impl PackedKeys {
 
     fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Bytes of all strings together.
+    fn total_bytes(&self) -> usize {
+        self.bytes.len()
     }
 
     fn get(&self, i: usize) -> &[u8] {
@@ -166,9 +170,8 @@ struct NewRows<'a> {
     resources: Vec<(&'a str, &'a str)>,
     /// Per row: the principal.
     principals: Vec<&'a ResourceKey>,
-    /// Every row's tail, back to back; `tail_ends[i]` ends row `i`'s.
-    tails: &'a [u8],
-    tail_ends: &'a [usize],
+    /// Every row's tail.
+    tails: &'a PackedKeys,
     id_keys: &'a PackedKeys,
     /// Entries written with the rows (entitlement snapshots).
     extra: &'a [(Vec<u8>, Vec<u8>)],
@@ -180,8 +183,7 @@ struct NewRows<'a> {
 
 impl NewRows<'_> {
     fn tail(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.tail_ends[i - 1] };
-        &self.tails[start..self.tail_ends[i]]
+        self.tails.get(i)
     }
 
     /// At least the bytes [`NewRows::write`] puts in a bulk buffer (keys, values and 12
@@ -205,7 +207,7 @@ impl NewRows<'_> {
         let extra: usize = self.extra.iter().map(|(k, v)| 12 + k.len() + v.len()).sum();
         // Each tail is in the row key, the id value and both index keys; one more covers
         // escapes in the other components.
-        per_row + extra + self.value_bytes + self.tails.len() * 5
+        per_row + extra + self.value_bytes + self.tails.total_bytes() * 5
     }
 
     /// Writes every row and its index entries, family by family: each family's keys are
@@ -599,18 +601,17 @@ impl Writer for RocksStore {
         {
             let _lock = self.writable("write grants")?;
             let seq = self.seq_for_write(sync)?;
-            // Every row's tail, back to back (one allocation for the call).
-            let mut tails = Vec::with_capacity(rows.len() * 96);
-            let mut tail_ends = Vec::with_capacity(rows.len());
+            let mut tails = PackedKeys::with_capacity(rows.len(), rows.len() * 96);
             for r in rows {
-                keys::push_grant_tail(
-                    &mut tails,
-                    &r.entitlement.id,
-                    &r.principal.resource_type,
-                    &r.principal.resource,
-                    &r.id,
-                );
-                tail_ends.push(tails.len());
+                tails.push_with(|t| {
+                    keys::push_grant_tail(
+                        t,
+                        &r.entitlement.id,
+                        &r.principal.resource_type,
+                        &r.principal.resource,
+                        &r.id,
+                    );
+                });
             }
             let head = keys::index_head(index::GRANT_BY_ID, seq);
             let mut id_keys = PackedKeys::with_capacity(rows.len(), rows.len() * 64);
@@ -639,7 +640,6 @@ impl Writer for RocksStore {
                     resources: rows.iter().map(|r| resource_of(&r.entitlement)).collect(),
                     principals: rows.iter().map(|r| &*r.principal).collect(),
                     tails: &tails,
-                    tail_ends: &tail_ends,
                     id_keys: &id_keys,
                     extra: &[],
                     value: &value,
@@ -661,14 +661,14 @@ impl Writer for RocksStore {
             let seq = self.seq_for_write(sync)?;
             // Ids are canonical: each tail ends in the marker, and the id key spells the
             // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
-            let mut tails = Vec::with_capacity(rows.len() * 96);
-            let mut tail_ends = Vec::with_capacity(rows.len());
+            let mut tails = PackedKeys::with_capacity(rows.len(), rows.len() * 96);
             let head = keys::index_head(index::GRANT_BY_ID, seq);
             let mut id_keys = PackedKeys::with_capacity(rows.len(), rows.len() * 64);
             for r in rows {
                 let (e, p) = (&r.entitlement.key.id, &*r.principal);
-                keys::push_canonical_grant_tail(&mut tails, e, &p.resource_type, &p.resource);
-                tail_ends.push(tails.len());
+                tails.push_with(|t| {
+                    keys::push_canonical_grant_tail(t, e, &p.resource_type, &p.resource);
+                });
                 id_keys.push_with(|k| {
                     k.extend_from_slice(&head);
                     for (i, part) in [e.as_str(), &p.resource_type, &p.resource]
@@ -718,7 +718,6 @@ impl Writer for RocksStore {
                         .collect(),
                     principals: rows.iter().map(|r| &*r.principal).collect(),
                     tails: &tails,
-                    tail_ends: &tail_ends,
                     id_keys: &id_keys,
                     extra: &extra,
                     value: &value,
