@@ -582,10 +582,12 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         let new_rows = has_row.iter().filter(|&&h| !h).count();
         let keep = self.uses.get(dest).is_some_and(|&n| n > 0)
             && self.derived_member_count + new_rows <= self.opts.held_members;
+        // Marked now (flushes below leave a kept entitlement unpublished), filled after.
+        let mut kept = Vec::new();
         if keep {
-            self.derived_members
-                .insert(dest.to_owned(), Vec::with_capacity(new_rows));
+            self.derived_members.insert(dest.to_owned(), Vec::new());
             self.derived_member_count += new_rows;
+            kept.reserve_exact(new_rows);
         }
         for (gi, range) in groups.iter().enumerate() {
             if has_row[gi] {
@@ -594,7 +596,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             let group = &flows[range.clone()];
             let member = group[0].0;
             let merged = merged_sources(group);
-            if keep && let Some(kept) = self.derived_members.get_mut(dest) {
+            if keep {
                 kept.push(Member {
                     key: member.key.clone(),
                     // As `members` reads it: direct if a source key is the entitlement.
@@ -613,6 +615,9 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                 discovered_at: now,
             });
             self.flush_if_full()?;
+        }
+        if keep {
+            self.derived_members.insert(dest.to_owned(), kept);
         }
         Ok(())
     }
