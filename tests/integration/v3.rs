@@ -247,6 +247,48 @@ fn grant_map(store: &c1z::AnyStore) -> std::collections::BTreeMap<String, (Strin
         .collect()
 }
 
+/// Grant ids listed by each entitlement resource (the by-resource query, per resource
+/// and per resource type), with the per-type counts of the store's stats.
+fn grants_by_resource(
+    store: &c1z::AnyStore,
+) -> (
+    std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    std::collections::BTreeMap<String, u64>,
+) {
+    use c1z::Reader as _;
+    let sync = store.sync_runs().unwrap().remove(0).id;
+    let mut out = std::collections::BTreeMap::new();
+    for r in store.all_grants(c1z::GrantQuery::default()).unwrap() {
+        let e = r.grant.entitlement.unwrap().resource.unwrap().id.unwrap();
+        for (name, query) in [
+            (
+                format!("{}:{}", e.resource_type, e.resource),
+                c1z::GrantQuery {
+                    resource: Some(c1z::ResourceKey::new(&e.resource_type, &e.resource)),
+                    ..Default::default()
+                },
+            ),
+            (
+                e.resource_type.clone(),
+                c1z::GrantQuery {
+                    resource_type_id: Some(e.resource_type.clone()),
+                    ..Default::default()
+                },
+            ),
+        ] {
+            out.entry(name).or_insert_with(|| {
+                store
+                    .all_grants(query)
+                    .unwrap()
+                    .into_iter()
+                    .map(|g| g.grant.id)
+                    .collect()
+            });
+        }
+    }
+    (out, store.count_objects(&sync).unwrap().grants_by_type)
+}
+
 /// `testdata/keyspace-v1.rocks.c1z` was written by c1z before keyspace version 2 (grant
 /// tails spell every id out). This build reads it, and a copy expanded here (new rows
 /// with canonical-id markers beside the old literal ones) saves as version 2 with the
@@ -271,6 +313,11 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
         let reference = C1zFile::open_read_only(&sqlite).unwrap();
         let grants = grant_map(old.store());
         assert_eq!(grants, grant_map(reference.store()));
+        // Its per-grant resource index (keyspaces 1 to 3) is replaced on open.
+        assert_eq!(
+            grants_by_resource(old.store()),
+            grants_by_resource(reference.store())
+        );
         let (id, (principal, _)) = grants.iter().next().unwrap();
         let (rt, rid) = principal.split_once(':').unwrap();
         let by_principal = old
@@ -300,6 +347,10 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
     let reference = C1zFile::open_read_only(&sqlite).unwrap();
     let grants = grant_map(upgraded.store());
     assert_eq!(grants, grant_map(reference.store()));
+    assert_eq!(
+        grants_by_resource(upgraded.store()),
+        grants_by_resource(reference.store())
+    );
     // Every grant is found by principal and deleted by id, old tails and new alike.
     for (id, (principal, _)) in &grants {
         let (rt, rid) = principal.split_once(':').unwrap();

@@ -122,8 +122,15 @@ impl KvBuffer {
         let opts = super::table_options();
         let mut table = SstFileWriter::create(&opts);
         let written = table.open(path).and_then(|()| {
+            let mut last: Option<(&[u8], &[u8])> = None;
             for (k, v) in self.iter() {
-                // Keys are unique by construction; a repeat fails here instead of being lost.
+                // "Granted on" entries repeat across calls: an identical entry is written
+                // once. Any other key is unique by construction; a repeat fails here
+                // instead of being lost.
+                if last == Some((k, v)) {
+                    continue;
+                }
+                last = Some((k, v));
                 table.put(k, v)?;
             }
             table.finish()
@@ -384,6 +391,7 @@ impl RocksStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::{KvBuffer, KvSink};
 
@@ -398,5 +406,24 @@ mod tests {
         let want: Vec<(&[u8], &[u8])> =
             vec![(b"a", b"1"), (b"ab", b""), (b"b", b"2"), (b"c", b"333")];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn tables_write_identical_entries_once_and_refuse_conflicting_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = KvBuffer::default();
+        for (k, v) in [("b", ""), ("a", "1"), ("b", ""), ("c", "3")] {
+            b.put_kv(k.as_bytes(), v.as_bytes());
+        }
+        let path = dir.path().join("t.sst");
+        b.write_table(&path).unwrap();
+        assert!(path.exists());
+        let mut conflicting = KvBuffer::default();
+        for (k, v) in [("a", "1"), ("a", "2")] {
+            conflicting.put_kv(k.as_bytes(), v.as_bytes());
+        }
+        let path = dir.path().join("u.sst");
+        assert!(conflicting.write_table(&path).is_err());
+        assert!(!path.exists());
     }
 }

@@ -20,7 +20,7 @@
 //! | grant by id | `07 03 seq esc(id)` | grant tail |
 //! | grant by principal | `07 04 seq esc(p_rt) 00 esc(p_id) 00 <grant tail>` | empty |
 //! | grant needs expansion | `07 05 seq <grant tail>` | empty |
-//! | grant by entitlement resource | `07 06 seq esc(rt) 00 esc(rid) 00 <grant tail>` | empty |
+//! | entitlement granted on resource | `07 07 seq esc(rt) 00 esc(rid) 00 esc(entitlement_id)` | empty |
 //! | engine meta | `FF <name>` | u32 BE |
 //!
 //! `esc` copies bytes except `00 → 01 01` and `01 → 01 02`; components are joined by one
@@ -28,6 +28,13 @@
 //! prefix ends with a `00` so `ent` never matches `entitlement-1`. A row's *tail* is its key
 //! after `family seq`; indexes embed tails so a lookup is one seek plus one point read.
 //! Identities are the external ids, as in the SQLite engine (upserts by `(id, sync)`).
+//!
+//! "Entitlement granted on resource" (keyspace version 4) says that some grant of the
+//! entitlement was written with that entitlement resource: one entry per entitlement and
+//! resource, not per grant. Grants by resource are the grant rows of those entitlements
+//! whose own resource matches; entries outlive deleted grants (they only cost a scan).
+//! Keyspaces 1 to 3 kept a per-grant index instead (`07 06 seq esc(rt) 00 esc(rid) 00
+//! <grant tail>`), which opening such a database replaces.
 
 /// Family bytes.
 pub(super) mod family {
@@ -50,14 +57,16 @@ pub(super) mod index {
     pub(crate) const GRANT_BY_ID: u8 = 0x03;
     pub(crate) const GRANT_BY_PRINCIPAL: u8 = 0x04;
     pub(crate) const GRANT_NEEDS_EXPANSION: u8 = 0x05;
-    pub(crate) const GRANT_BY_ENTITLEMENT_RESOURCE: u8 = 0x06;
+    /// Keyspaces 1 to 3 only: one entry per grant (see the module docs).
+    pub(crate) const LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE: u8 = 0x06;
+    pub(crate) const ENTITLEMENT_GRANTED_ON_RESOURCE: u8 = 0x07;
     pub(crate) const ALL: [u8; 6] = [
         RESOURCE_BY_PARENT,
         ENTITLEMENT_BY_ID,
         GRANT_BY_ID,
         GRANT_BY_PRINCIPAL,
         GRANT_NEEDS_EXPANSION,
-        GRANT_BY_ENTITLEMENT_RESOURCE,
+        ENTITLEMENT_GRANTED_ON_RESOURCE,
     ];
 }
 
@@ -192,6 +201,22 @@ pub(super) fn untuple(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
     }
     Some(parts)
+}
+
+/// Appends the "entitlement granted on resource" key of a grant row:
+/// `07 07 seq esc(rt) 00 esc(rid) 00 <the tail's escaped entitlement>`.
+pub(super) fn push_granted_on_key(
+    out: &mut Vec<u8>,
+    seq: u32,
+    resource: (&str, &str),
+    tail: &[u8],
+) {
+    out.push(family::INDEX);
+    out.push(index::ENTITLEMENT_GRANTED_ON_RESOURCE);
+    out.extend_from_slice(&seq.to_be_bytes());
+    push_tuple(out, &[resource.0, resource.1]);
+    out.push(0x00);
+    out.extend_from_slice(first_component(tail));
 }
 
 /// `family seq`.

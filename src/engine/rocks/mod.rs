@@ -26,12 +26,14 @@ use idfilter::IdFilter;
 /// Engine name written in v3 manifests.
 pub const ENGINE: &str = "rocksdb";
 
-/// Keyspace version this build writes (manifest `engine_schema_version`); it reads 1 to 3.
+/// Keyspace version this build writes (manifest `engine_schema_version`); it reads 1 to 4.
 /// Version 2 writes a grant's canonical id as a marker in its key tail (see
 /// [`keys::push_grant_tail`]); version 3 stores grants made by expansion without the
 /// entitlement they share, which one snapshot row per entitlement holds (see
-/// [`values::DERIVED_GRANT_VERSION`]). Older builds refuse newer keyspaces.
-pub const SCHEMA_VERSION: u32 = 3;
+/// [`values::DERIVED_GRANT_VERSION`]); version 4 indexes grants by entitlement resource
+/// with one entry per entitlement instead of one per grant (see [`keys`]). Older builds
+/// refuse newer keyspaces.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest keyspace version this build reads.
 const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -170,14 +172,14 @@ impl RocksStore {
             Some(v) => match u32_value(&v) {
                 Some(SCHEMA_VERSION) => {}
                 Some(OLDEST_SCHEMA_VERSION..SCHEMA_VERSION) => {
-                    // Versions 2 and 3 only add key and value forms: a writable copy is
-                    // stamped up front, since its next write may use them.
-                    if !read_only {
-                        store.db.put(
-                            keys::meta_key("schema_version"),
-                            SCHEMA_VERSION.to_be_bytes(),
-                        )?;
-                    }
+                    // Versions 2 and 3 only add key and value forms; version 4 replaces an
+                    // index, which every open (a private working copy) rebuilds before
+                    // anything reads it.
+                    store.replace_legacy_resource_index()?;
+                    store.db.put(
+                        keys::meta_key("schema_version"),
+                        SCHEMA_VERSION.to_be_bytes(),
+                    )?;
                 }
                 Some(other) => {
                     return Err(Error::UnsupportedFormat {
@@ -202,6 +204,51 @@ impl RocksStore {
             }
         }
         Ok(store)
+    }
+
+    /// Replaces keyspace 1 to 3's per-grant "grant by entitlement resource" index
+    /// (`07 06 seq rt 00 rid 00 <grant tail>`) with one "entitlement granted on resource"
+    /// entry per entitlement and resource (`07 07 seq rt 00 rid 00 <entitlement>`).
+    fn replace_legacy_resource_index(&self) -> Result<()> {
+        let legacy = [
+            keys::family::INDEX,
+            keys::index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE,
+        ];
+        let end = [
+            keys::family::INDEX,
+            keys::index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE + 1,
+        ];
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_upper_bound(end);
+        let mut it = self.db.raw_iterator_opt(opts);
+        it.seek(legacy);
+        let mut batch = rocksdb::WriteBatch::default();
+        let mut last = Vec::new();
+        let mut any = false;
+        while let Some(k) = it.key() {
+            any = true;
+            // Keys sort by (rt, rid, tail): one entitlement's entries are adjacent.
+            let components = k.get(6..).unwrap_or_default();
+            let mut separators = components.iter().enumerate().filter(|(_, b)| **b == 0);
+            let tail_at = separators
+                .nth(1)
+                .map(|(i, _)| i + 1)
+                .ok_or_else(|| Error::corrupt("rocksdb index key", "too few components"))?;
+            let entitlement = keys::first_component(&components[tail_at..]);
+            let mut entry = k[..6 + tail_at + entitlement.len()].to_vec();
+            entry[1] = keys::index::ENTITLEMENT_GRANTED_ON_RESOURCE;
+            if entry != last {
+                batch.put(&entry, b"");
+                last = entry;
+            }
+            it.next();
+        }
+        it.status()?;
+        if any {
+            batch.delete_range(legacy, end);
+            self.db.write_opt(batch, &self.write_opts)?;
+        }
+        Ok(())
     }
 
     /// Sets the memory a bulk grant write (between `begin_bulk_grants` and

@@ -268,13 +268,23 @@ fn value_prefix<S: AsRef<[u8]>>(parts: &[S]) -> Vec<u8> {
 impl RocksStore {
     /// A page of the grants matching `query`, each row (its tail and value) mapped by
     /// `row`, which also applies the query's filters.
+    /// `row` gets the query to check, the row's sync number, tail and value.
     fn grants_page<T>(
         &self,
         query: &GrantQuery,
         page: &PageRequest,
-        mut row: impl FnMut(u32, &[u8], &[u8]) -> Result<Option<T>>,
+        mut row: impl FnMut(&GrantQuery, u32, &[u8], &[u8]) -> Result<Option<T>>,
     ) -> Result<Page<T>> {
         let sync = query.sync_id.as_ref();
+        if query.entitlement_id.is_none() && query.principal.is_none() {
+            if let Some(r) = &query.resource {
+                let prefix = value_prefix(&[&r.resource_type, &r.resource]);
+                return self.grants_by_resource_page(query, &prefix, page, row);
+            }
+            if let Some(t) = &query.resource_type_id {
+                return self.grants_by_resource_page(query, &value_prefix(&[t]), page, row);
+            }
+        }
         // The narrowest access path; every filter is still checked on each row.
         let (head, prefixes, indexed): (Vec<u8>, Vec<Vec<u8>>, Option<usize>) =
             if let Some(e) = &query.entitlement_id {
@@ -297,22 +307,6 @@ impl RocksStore {
                 (
                     head,
                     self.index_prefixes(index::GRANT_BY_PRINCIPAL, sync, &tail)?,
-                    Some(2),
-                )
-            } else if let Some(r) = &query.resource {
-                let tail = value_prefix(&[&r.resource_type, &r.resource]);
-                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
-                (
-                    head,
-                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
-                    Some(2),
-                )
-            } else if let Some(t) = &query.resource_type_id {
-                let tail = value_prefix(&[t]);
-                let head = vec![family::INDEX, index::GRANT_BY_ENTITLEMENT_RESOURCE];
-                (
-                    head,
-                    self.index_prefixes(index::GRANT_BY_ENTITLEMENT_RESOURCE, sync, &tail)?,
                     Some(2),
                 )
             } else if query.needs_expansion {
@@ -350,7 +344,117 @@ impl RocksStore {
                     (row_tail, fetched.as_slice())
                 }
             };
-            row(seq, row_tail, value)
+            row(query, seq, row_tail, value)
+        })
+    }
+
+    /// A page of the grants whose entitlement resource starts with `resource` (a value
+    /// prefix of a resource type and id, or of a type): for each "entitlement granted on
+    /// resource" entry under it, the entitlement's grant rows, checked against `query`
+    /// narrowed to the entry's resource (an entitlement granted on two resources is
+    /// listed under each, with that resource's grants only).
+    ///
+    /// Rows come in the order of `rt rid <grant tail>`, as keyspaces 1 to 3 indexed them,
+    /// and a page token is that key under the old index's head (`07 06 seq ...`).
+    fn grants_by_resource_page<T>(
+        &self,
+        query: &GrantQuery,
+        resource: &[u8],
+        page: &PageRequest,
+        mut row: impl FnMut(&GrantQuery, u32, &[u8], &[u8]) -> Result<Option<T>>,
+    ) -> Result<Page<T>> {
+        let token_head = [family::INDEX, index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE];
+        // The token's row as (its entry's key, its grant tail).
+        let after = if page.token.is_empty() {
+            None
+        } else {
+            let invalid = || Error::InvalidArgument(format!("invalid page token '{}'", page.token));
+            let k = keys::from_hex(&page.token)
+                .filter(|k| k.starts_with(&token_head) && k.len() > 6)
+                .ok_or_else(invalid)?;
+            let tail = after_separators(&k[6..], 2).map_err(|_| invalid())?;
+            let mut entry = k[..k.len() - tail.len()].to_vec();
+            entry[1] = index::ENTITLEMENT_GRANTED_ON_RESOURCE;
+            entry.extend_from_slice(keys::first_component(tail));
+            Some((entry, tail.to_vec()))
+        };
+        let size = page.effective_size() as usize;
+        let mut items = Vec::new();
+        let mut last_key = Vec::new();
+        let mut more = false;
+        let mut narrowed = query.clone();
+        'ranges: for seq in self.seqs(query.sync_id.as_ref())? {
+            let prefix = keys::join(
+                keys::index_head(index::ENTITLEMENT_GRANTED_ON_RESOURCE, seq),
+                resource,
+            );
+            let end = keys::prefix_end(&prefix);
+            let seek = match &after {
+                Some((entry, _)) if end.as_ref().is_some_and(|end| entry >= end) => continue,
+                Some((entry, _)) if *entry >= prefix => entry.clone(),
+                _ => prefix.clone(),
+            };
+            let mut opts = rocksdb::ReadOptions::default();
+            if let Some(end) = end {
+                opts.set_iterate_upper_bound(end);
+            }
+            let mut entries = self.db.raw_iterator_opt(opts);
+            entries.seek(&seek);
+            while let Some(entry) = entries.key() {
+                // `07 07 seq rt 00 rid 00 <entitlement>`.
+                let entitlement = after_separators(&entry[6..], 2)?;
+                let resource_part = &entry[6..entry.len() - entitlement.len()];
+                let [rt, rid]: [String; 2] = parts(&resource_part[..resource_part.len() - 1], 2)?
+                    .try_into()
+                    .map_err(|_| Error::corrupt("rocksdb index key", "malformed resource"))?;
+                narrowed.resource = Some(ResourceKey::new(rt, rid));
+                let mut rows = keys::head(family::GRANT, seq);
+                rows.extend_from_slice(entitlement);
+                rows.push(0);
+                let rows_end = keys::prefix_end(&rows);
+                let rows_seek = match &after {
+                    Some((token_entry, tail)) if token_entry.as_slice() == entry => {
+                        let mut k = keys::head(family::GRANT, seq);
+                        k.extend_from_slice(tail);
+                        k.push(0);
+                        k
+                    }
+                    _ => rows.clone(),
+                };
+                let mut opts = rocksdb::ReadOptions::default();
+                if let Some(end) = rows_end {
+                    opts.set_iterate_upper_bound(end);
+                }
+                let mut it = self.db.raw_iterator_opt(opts);
+                it.seek(&rows_seek);
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    let tail = &k[5..];
+                    if let Some(r) = row(&narrowed, seq, tail, v)? {
+                        if items.len() == size {
+                            more = true;
+                            break 'ranges;
+                        }
+                        items.push(r);
+                        last_key.clear();
+                        last_key.extend_from_slice(&token_head);
+                        last_key.extend_from_slice(&seq.to_be_bytes());
+                        last_key.extend_from_slice(resource_part);
+                        last_key.extend_from_slice(tail);
+                    }
+                    it.next();
+                }
+                it.status()?;
+                entries.next();
+            }
+            entries.status()?;
+        }
+        Ok(Page {
+            items,
+            next_page_token: if more {
+                keys::to_hex(&last_key)
+            } else {
+                String::new()
+            },
         })
     }
 
@@ -467,6 +571,57 @@ impl RocksStore {
             }
         }
         Ok(None)
+    }
+
+    /// Grants of sync `seq` by their entitlement's resource type. An entitlement granted on
+    /// one resource has every row on it, so its rows are counted by key; one granted on
+    /// several (or on one, then another) has each row's resource read.
+    fn count_grants_by_resource_type(&self, seq: u32) -> Result<BTreeMap<String, u64>> {
+        let prefix = keys::index_head(index::ENTITLEMENT_GRANTED_ON_RESOURCE, seq);
+        // Escaped entitlement → the resource type of each of its entries.
+        let mut granted_on: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
+        let mut it = self.db.raw_iterator();
+        it.seek(&prefix);
+        while let Some(k) = it.key() {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let entry = &k[prefix.len()..];
+            let entitlement = after_separators(entry, 2)?;
+            let resource_type = parts(keys::first_component(entry), 1)?.swap_remove(0);
+            granted_on
+                .entry(entitlement.to_vec())
+                .or_default()
+                .push(resource_type);
+            it.next();
+        }
+        it.status()?;
+        let mut out = BTreeMap::new();
+        let mut seen = Snapshots::default();
+        for (entitlement, types) in granted_on {
+            let mut rows = keys::head(family::GRANT, seq);
+            rows.extend_from_slice(&entitlement);
+            rows.push(0);
+            it.seek(&rows);
+            let mut only_type = 0u64;
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !k.starts_with(&rows) {
+                    break;
+                }
+                if let [_] = types.as_slice() {
+                    only_type += 1;
+                } else {
+                    let v = self.grant_value(seq, &k[5..], v, &mut seen)?;
+                    *out.entry(v.resource_type_id).or_insert(0) += 1;
+                }
+                it.next();
+            }
+            it.status()?;
+            if only_type > 0 {
+                *out.entry(types[0].clone()).or_insert(0) += only_type;
+            }
+        }
+        Ok(out)
     }
 
     /// Row tails under the index prefix of one sync, keyed by the first component.
@@ -629,7 +784,7 @@ impl Reader for RocksStore {
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
         let mut seen = Snapshots::default();
-        self.grants_page(query, page, |seq, tail, value| {
+        self.grants_page(query, page, |query, seq, tail, value| {
             let (rec, id, res) = self.grant_record(seq, tail, value, &mut seen)?;
             Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
         })
@@ -641,7 +796,7 @@ impl Reader for RocksStore {
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
         let mut seen = Snapshots::default();
-        self.grants_page(query, page, |seq, tail, value| {
+        self.grants_page(query, page, |query, seq, tail, value| {
             let id = grant_parts(tail)?;
             let mut v = self.grant_value(seq, tail, value, &mut seen)?;
             let res = [
@@ -697,10 +852,7 @@ impl Reader for RocksStore {
             resources_by_type: self.count_first_component(&keys::head(family::RESOURCE, seq))?,
             entitlements_by_type: self
                 .count_first_component(&keys::head(family::ENTITLEMENT, seq))?,
-            grants_by_type: self.count_first_component(&keys::index_head(
-                index::GRANT_BY_ENTITLEMENT_RESOURCE,
-                seq,
-            ))?,
+            grants_by_type: self.count_grants_by_resource_type(seq)?,
             assets,
         })
     }

@@ -195,8 +195,9 @@ impl NewRows<'_> {
             .zip(&self.principals)
             .zip(self.id_keys.iter())
             .map(|(((rt, rid), p), id_key)| {
-                // Four entries (12 bytes each and key heads); the entitlement's resource
-                // in the row value and an index key; the principal in an index key.
+                // Three entries (12 bytes each and key heads) and at most one "granted
+                // on" entry; the entitlement's resource in the row value and that entry;
+                // the principal in an index key.
                 4 * (12 + 8)
                     + 2 * (rt.len() + rid.len())
                     + p.resource_type.len()
@@ -205,8 +206,8 @@ impl NewRows<'_> {
             })
             .sum();
         let extra: usize = self.extra.iter().map(|(k, v)| 12 + k.len() + v.len()).sum();
-        // Each tail is in the row key, the id value and both index keys; one more covers
-        // escapes in the other components.
+        // Each tail is in the row key, the id value and the by-principal key, and its
+        // entitlement in a "granted on" entry; one more covers escapes elsewhere.
         per_row + extra + self.value_bytes + self.tails.total_bytes() * 5
     }
 
@@ -241,14 +242,22 @@ impl NewRows<'_> {
             key.extend_from_slice(self.tail(i));
             out.put_kv(&key, b"");
         }
-        let by_resource = keys::index_head(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq);
-        for (i, (rt, rid)) in self.resources.iter().enumerate() {
-            key.clear();
-            key.extend_from_slice(&by_resource);
-            keys::push_tuple(&mut key, &[*rt, *rid]);
-            key.push(0);
-            key.extend_from_slice(self.tail(i));
-            out.put_kv(&key, b"");
+        // One entry per entitlement and resource: rows of one entitlement come together.
+        let mut granted_on = PackedKeys::with_capacity(4, 256);
+        let mut last: Option<(&str, &str, &[u8])> = None;
+        for (i, &(rt, rid)) in self.resources.iter().enumerate() {
+            let tail = self.tail(i);
+            let entitlement = keys::first_component(tail);
+            if last != Some((rt, rid, entitlement)) {
+                last = Some((rt, rid, entitlement));
+                granted_on.push_with(|k| keys::push_granted_on_key(k, seq, (rt, rid), tail));
+            }
+        }
+        let mut entries: Vec<&[u8]> = granted_on.iter().collect();
+        entries.sort_unstable();
+        entries.dedup();
+        for k in entries {
+            out.put_kv(k, b"");
         }
     }
 }
@@ -576,10 +585,9 @@ impl Writer for RocksStore {
                     index_key(index::GRANT_BY_PRINCIPAL, seq, &[pt, pid], &tail),
                     b"",
                 );
-                batch.put(
-                    index_key(index::GRANT_BY_ENTITLEMENT_RESOURCE, seq, &[rt, rid], &tail),
-                    b"",
-                );
+                let mut granted_on = Vec::with_capacity(tail.len() + rt.len() + rid.len() + 8);
+                keys::push_granted_on_key(&mut granted_on, seq, (rt, rid), &tail);
+                batch.put(granted_on, b"");
                 if r.needs_expansion {
                     batch.put(
                         keys::join(keys::index_head(index::GRANT_NEEDS_EXPANSION, seq), &tail),
@@ -756,9 +764,10 @@ impl Writer for RocksStore {
             return Ok(false);
         };
         let key = keys::join(keys::head(family::GRANT, seq), &tail);
+        // The entitlement's "granted on" entry stays: others may share it, and readers
+        // check each row's resource.
         let mut batch = WriteBatch::default();
-        if let Some(old) = self.db.get(&key)? {
-            let old = self.grant_value(seq, &tail, &old, &mut Snapshots::default())?;
+        if self.db.get(&key)?.is_some() {
             let [_, pt, pid, _] = keys::untuple_grant_tail(&tail)
                 .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
             let (pt, pid) = (
@@ -769,12 +778,6 @@ impl Writer for RocksStore {
                 index::GRANT_BY_PRINCIPAL,
                 seq,
                 &[pt.as_str(), pid.as_str()],
-                &tail,
-            ));
-            batch.delete(index_key(
-                index::GRANT_BY_ENTITLEMENT_RESOURCE,
-                seq,
-                &[old.resource_type_id.as_str(), old.resource_id.as_str()],
                 &tail,
             ));
             batch.delete(keys::join(
