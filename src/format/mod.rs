@@ -36,8 +36,12 @@
 //! - v3: introduced by baton-sdk for its Pebble engine. c1z 0.1 adds engine `rocksdb`,
 //!   keyspace version 1 (see `engine::rocks`), then version 2: a grant whose id is
 //!   `entitlement:type:principal` stores the id as a two-byte marker in its key tail
-//!   (about a quarter fewer bytes per expanded grant). This build reads both and writes 2;
-//!   builds that know only version 1 refuse version-2 files cleanly.
+//!   (about a quarter fewer bytes per expanded grant); version 3: grants made by
+//!   expansion are stored without the entitlement they share (one snapshot row per
+//!   entitlement); version 4: grants are found by entitlement resource through one entry
+//!   per entitlement and resource instead of an index key per grant. This build reads 1
+//!   to 4 and writes 4 (opening an older file rebuilds that index in the working copy);
+//!   older builds refuse newer keyspaces cleanly.
 
 pub mod v1;
 pub mod v3;

@@ -122,15 +122,21 @@ impl KvBuffer {
         let opts = super::table_options();
         let mut table = SstFileWriter::create(&opts);
         let written = table.open(path).and_then(|()| {
-            let mut last: Option<(&[u8], &[u8])> = None;
+            let granted_on = [
+                super::keys::family::INDEX,
+                super::keys::index::ENTITLEMENT_GRANTED_ON_RESOURCE,
+            ];
+            let mut last: &[u8] = &[];
             for (k, v) in self.iter() {
-                // "Granted on" entries repeat across calls: an identical entry is written
-                // once. Any other key is unique by construction; a repeat fails here
-                // instead of being lost.
-                if last == Some((k, v)) {
-                    continue;
+                // "Granted on" entries (empty values) repeat across calls: an identical
+                // entry is written once. Any other key is unique by construction; a
+                // repeat fails here instead of being lost.
+                if k.starts_with(&granted_on) {
+                    if k == last {
+                        continue;
+                    }
+                    last = k;
                 }
-                last = Some((k, v));
                 table.put(k, v)?;
             }
             table.finish()
@@ -409,17 +415,19 @@ mod tests {
     }
 
     #[test]
-    fn tables_write_identical_entries_once_and_refuse_conflicting_ones() {
+    fn tables_write_repeated_granted_on_entries_once_and_refuse_other_repeats() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = KvBuffer::default();
-        for (k, v) in [("b", ""), ("a", "1"), ("b", ""), ("c", "3")] {
-            b.put_kv(k.as_bytes(), v.as_bytes());
+        let on = |k: &str| [&[0x07, 0x07][..], k.as_bytes()].concat();
+        for k in [on("b"), on("a"), on("b"), on("c")] {
+            b.put_kv(&k, b"");
         }
+        b.put_kv(b"\x04row", b"value");
         let path = dir.path().join("t.sst");
         b.write_table(&path).unwrap();
         assert!(path.exists());
         let mut conflicting = KvBuffer::default();
-        for (k, v) in [("a", "1"), ("a", "2")] {
+        for (k, v) in [("a", "1"), ("a", "1")] {
             conflicting.put_kv(k.as_bytes(), v.as_bytes());
         }
         let path = dir.path().join("u.sst");

@@ -17,7 +17,7 @@
 //! | sync id → seq | `08 esc(sync_id)` | seq (u32 BE) |
 //! | resource by parent | `07 01 seq esc(p_rt) 00 esc(p_id) 00 <resource tail>` | empty |
 //! | entitlement by id | `07 02 seq esc(id)` | entitlement tail |
-//! | grant by id | `07 03 seq esc(id)` | grant tail |
+//! | grant by id | `07 03 seq esc(id)` | grant tail; for a canonical id, `01 03` and two lengths (see [`push_id_value`]) |
 //! | grant by principal | `07 04 seq esc(p_rt) 00 esc(p_id) 00 <grant tail>` | empty |
 //! | grant needs expansion | `07 05 seq <grant tail>` | empty |
 //! | entitlement granted on resource | `07 07 seq esc(rt) 00 esc(rid) 00 esc(entitlement_id)` | empty |
@@ -185,6 +185,57 @@ pub(super) fn untuple_grant_tail(tail: &[u8]) -> Option<[Vec<u8>; 4]> {
     it.next().is_none().then_some([e, pt, pid, id])
 }
 
+/// Bytes of an index key's head (`07 idx seq`).
+pub(super) const INDEX_HEAD_LEN: usize = 6;
+
+/// Appends the value of a grant's by-id entry: its tail, or for a canonical id (keyspace
+/// version 4) [`CANONICAL_ID`] and the escaped lengths of the entitlement and the
+/// principal type as varints, from which [`id_entry_tail`] rebuilds the tail out of the
+/// entry's key. A tail never starts with `01 03` (escaping never produces it), so both
+/// forms read back.
+pub(super) fn push_id_value(out: &mut Vec<u8>, tail: &[u8]) {
+    if let Some(head) = tail.strip_suffix(&CANONICAL_ID)
+        && head.last() == Some(&0x00)
+    {
+        let mut parts = head.split(|b| *b == 0x00);
+        if let (Some(e), Some(pt)) = (parts.next(), parts.next()) {
+            out.extend_from_slice(&CANONICAL_ID);
+            prost::encoding::encode_varint(e.len() as u64, out);
+            prost::encoding::encode_varint(pt.len() as u64, out);
+            return;
+        }
+    }
+    out.extend_from_slice(tail);
+}
+
+/// The grant tail a by-id entry (`07 03 seq esc(id)` → `value`) stands for (see
+/// [`push_id_value`]); `None` if the value does not fit the key.
+pub(super) fn id_entry_tail<'v>(
+    id_key: &[u8],
+    value: &'v [u8],
+) -> Option<std::borrow::Cow<'v, [u8]>> {
+    let Some(mut lengths) = value.strip_prefix(&CANONICAL_ID) else {
+        return Some(std::borrow::Cow::Borrowed(value));
+    };
+    let id = id_key.get(INDEX_HEAD_LEN..)?;
+    let e = usize::try_from(prost::encoding::decode_varint(&mut lengths).ok()?).ok()?;
+    let pt = usize::try_from(prost::encoding::decode_varint(&mut lengths).ok()?).ok()?;
+    // `esc(id)` is `esc(e) : esc(pt) : esc(pid)`: escaping is per byte and keeps ':'.
+    let pid_at = e.checked_add(pt)?.checked_add(2)?;
+    if !lengths.is_empty() || id.get(e) != Some(&b':') || id.get(pid_at - 1) != Some(&b':') {
+        return None;
+    }
+    let mut tail = Vec::with_capacity(id.len() + 4);
+    tail.extend_from_slice(&id[..e]);
+    tail.push(0x00);
+    tail.extend_from_slice(&id[e + 1..pid_at - 1]);
+    tail.push(0x00);
+    tail.extend_from_slice(&id[pid_at..]);
+    tail.push(0x00);
+    tail.extend_from_slice(&CANONICAL_ID);
+    Some(std::borrow::Cow::Owned(tail))
+}
+
 /// Decodes a tuple into its components; `None` if an escape is invalid.
 pub(super) fn untuple(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut parts = vec![Vec::new()];
@@ -349,6 +400,34 @@ mod tests {
             marker_form.push(0);
             marker_form.extend_from_slice(&CANONICAL_ID);
             prop_assert_eq!(tail == marker_form, is_canonical_id(&e, &pt, &pid, &id));
+            // The by-id entry's value gives the tail back from the entry's key; only a
+            // canonical id has the short form.
+            let mut id_key = index_head(index::GRANT_BY_ID, 7);
+            push_component(&mut id_key, id.as_bytes());
+            let mut value = Vec::new();
+            push_id_value(&mut value, &tail);
+            prop_assert_eq!(value.starts_with(&CANONICAL_ID), tail == marker_form);
+            let rebuilt = id_entry_tail(&id_key, &value).map(std::borrow::Cow::into_owned);
+            prop_assert_eq!(rebuilt, Some(tail));
+        }
+
+        #[test]
+        fn id_entries_that_do_not_fit_their_key_are_refused(
+            id in component(),
+            e in 0u64..300,
+            pt in 0u64..300,
+        ) {
+            let text = String::from_utf8_lossy(&id).into_owned();
+            let mut id_key = index_head(index::GRANT_BY_ID, 7);
+            push_component(&mut id_key, text.as_bytes());
+            let mut value = CANONICAL_ID.to_vec();
+            prost::encoding::encode_varint(e, &mut value);
+            prost::encoding::encode_varint(pt, &mut value);
+            // Never a panic; a rebuilt tail always spells the key's id.
+            if let Some(tail) = id_entry_tail(&id_key, &value) {
+                let [_, _, _, rebuilt] = untuple_grant_tail(&tail).unwrap();
+                prop_assert_eq!(rebuilt, text.into_bytes());
+            }
         }
 
         #[test]

@@ -564,10 +564,13 @@ impl RocksStore {
         for seq in self.seqs(sync)? {
             let mut k = keys::index_head(idx, seq);
             keys::push_component(&mut k, id.as_bytes());
-            if let Some(tail) = self.db.get(&k)?
-                && let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))?
-            {
-                return Ok(Some((seq, tail, v)));
+            if let Some(entry) = self.db.get(&k)? {
+                let tail = keys::id_entry_tail(&k, &entry)
+                    .ok_or_else(|| Error::corrupt("rocksdb index", "malformed id entry"))?
+                    .into_owned();
+                if let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))? {
+                    return Ok(Some((seq, tail, v)));
+                }
             }
         }
         Ok(None)

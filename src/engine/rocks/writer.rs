@@ -230,7 +230,9 @@ impl NewRows<'_> {
             out.put_kv(&key, &value);
         }
         for (i, id_key) in self.id_keys.iter().enumerate() {
-            out.put_kv(id_key, self.tail(i));
+            value.clear();
+            keys::push_id_value(&mut value, self.tail(i));
+            out.put_kv(id_key, &value);
         }
         // index_key(), into one reused buffer.
         let by_principal = keys::index_head(index::GRANT_BY_PRINCIPAL, seq);
@@ -499,7 +501,9 @@ impl Writer for RocksStore {
                     let tail = keys::tuple(&[rt, rid, r.value.id.as_str()]);
                     let key = keys::join(keys::head(family::ENTITLEMENT, seq), &tail);
                     pending.put(key, object_value(&r.discovered_at, &data));
-                    pending.put(id_key, tail);
+                    let mut id_value = Vec::with_capacity(8);
+                    keys::push_id_value(&mut id_value, &tail);
+                    pending.put(id_key, id_value);
                 }
             }
         }
@@ -530,7 +534,10 @@ impl Writer for RocksStore {
             let data = codec::encode_grant(g);
             let new_expansion = r.expansion.as_ref().map(Message::encode_to_vec);
             let existing = match pending.get(self, &id_key)? {
-                Some(tail) => {
+                Some(entry) => {
+                    let tail = keys::id_entry_tail(&id_key, &entry)
+                        .ok_or_else(|| Error::corrupt("rocksdb index", "malformed grant id entry"))?
+                        .into_owned();
                     let key = keys::join(keys::head(family::GRANT, seq), &tail);
                     pending.get(self, &key)?.map(|old| (tail, key, old))
                 }
@@ -760,9 +767,11 @@ impl Writer for RocksStore {
         if self.bulk_may_hold([&id_key]) {
             self.publish_bulk()?;
         }
-        let Some(tail) = self.db.get(&id_key)? else {
+        let Some(entry) = self.db.get(&id_key)? else {
             return Ok(false);
         };
+        let tail = keys::id_entry_tail(&id_key, &entry)
+            .ok_or_else(|| Error::corrupt("rocksdb index", "malformed grant id entry"))?;
         let key = keys::join(keys::head(family::GRANT, seq), &tail);
         // The entitlement's "granted on" entry stays: others may share it, and readers
         // check each row's resource.
