@@ -665,3 +665,141 @@ fn expansion_leaves_every_grant_index_in_place() {
         "CREATE INDEX idx_grants_principal_id_v1 on v1_grants (principal_resource_type_id, principal_resource_id)"
     );
 }
+
+/// Sync (d) of baton's `v025-multi.c1z` as baton's canonical listing spells it
+/// (`v025-multi.d-expanded.tsv`): one line per grant, sorted bytewise.
+fn v025_listing(s: &c1z::AnyStore, sync: &SyncId) -> Vec<String> {
+    let mut lines: Vec<String> = s
+        .all_grants(GrantQuery {
+            sync_id: Some(sync.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|g| {
+            let e = g.grant.entitlement.as_ref().unwrap().id.clone();
+            let p = g.grant.principal.as_ref().unwrap().id.clone().unwrap();
+            let sources: BTreeMap<String, bool> = g
+                .grant
+                .sources
+                .map(|s| {
+                    s.sources
+                        .into_iter()
+                        .map(|(k, v)| (k, v.is_direct))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let keys: Vec<&str> = sources.keys().map(String::as_str).collect();
+            let direct: Vec<String> = sources
+                .iter()
+                .map(|(k, d)| format!("{k}={}", u8::from(*d)))
+                .collect();
+            format!(
+                "{e}\t{}\t{}\t{}\t{}\t{}",
+                p.resource_type,
+                p.resource,
+                g.grant.id,
+                keys.join(","),
+                direct.join(",")
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A second expansion oracle, from baton-sdk v0.25.0 itself: sync (d) of
+/// `v025-multi.c1z` read back is baton's canonical listing, and with its derived grants
+/// removed and the sources of its direct grants cleared, expanding it again on either
+/// engine gives that listing line for line (a 2-hop chain, a shallow edge, a type filter,
+/// groups into roles into apps; ids, source keys and `is_direct` flags).
+#[test]
+fn expansion_of_v025_sync_d_reproduces_batons_listing() {
+    let Some(dir) = samples() else { return };
+    let sync = SyncId::from("3MSzRZG1ohUOGETUrnuDqs0RnZE");
+    let expected: Vec<String> =
+        std::fs::read_to_string(dir.join("current/v025-multi.d-expanded.tsv"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    assert_eq!(expected.len(), 1_502);
+    let tmp = tempfile::tempdir().unwrap();
+    let sqlite = tmp.path().join("multi.c1z");
+    std::fs::copy(dir.join("current/v025-multi.c1z"), &sqlite).unwrap();
+    assert_eq!(
+        v025_listing(C1zFile::open_read_only(&sqlite).unwrap().store(), &sync),
+        expected
+    );
+
+    // Undo the expansion: derived grants (GrantImmutable) go, direct ones lose their
+    // sources; their expansion columns stay (PreserveExpansion).
+    {
+        let f = C1zFile::open(&sqlite).unwrap();
+        let s = f.store();
+        let (mut derived, mut cleared) = (0, 0);
+        for mut g in s
+            .all_grants(GrantQuery {
+                sync_id: Some(sync.clone()),
+                ..Default::default()
+            })
+            .unwrap()
+        {
+            let immutable = g
+                .grant
+                .annotations
+                .iter()
+                .any(|a| a.type_url.ends_with(codec::GRANT_IMMUTABLE));
+            if immutable {
+                assert!(s.delete_grant(&sync, &g.grant.id).unwrap());
+                derived += 1;
+            } else if g.grant.sources.take().is_some() {
+                s.put_grants(&sync, &[g], c1z::GrantUpsertMode::PreserveExpansion)
+                    .unwrap();
+                cleared += 1;
+            }
+        }
+        // README of the samples: 581 new derived grants, 19 direct grants gained sources.
+        assert_eq!((derived, cleared), (581, 19));
+        f.close().unwrap();
+    }
+    let rocks = tmp.path().join("multi.rocks.c1z");
+    {
+        let src = C1zFile::open_read_only(&sqlite).unwrap();
+        let dst = c1z::OpenOptions::new()
+            .with_create(true)
+            .with_engine(c1z::engine::EngineKind::Rocks)
+            .open(&rocks)
+            .unwrap();
+        c1z::convert::copy_all(src.store(), dst.store()).unwrap();
+        dst.close().unwrap();
+    }
+    for path in [&sqlite, &rocks] {
+        let f = C1zFile::open(path).unwrap();
+        assert_eq!(
+            f.store()
+                .all_grants(GrantQuery {
+                    sync_id: Some(sync.clone()),
+                    ..Default::default()
+                })
+                .unwrap()
+                .len(),
+            921,
+            "the direct grants"
+        );
+        let report = c1z::expand::expand(f.store(), &sync, &Default::default()).unwrap();
+        assert_eq!(report.edge_grants, 30, "{}", path.display());
+        assert_eq!(
+            (report.grants_added, report.grants_updated),
+            (581, 19),
+            "{}",
+            path.display()
+        );
+        f.close().unwrap();
+        let got = v025_listing(C1zFile::open_read_only(path).unwrap().store(), &sync);
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "{}: line {}", path.display(), i + 1);
+        }
+        assert_eq!(got.len(), expected.len(), "{}", path.display());
+    }
+}
