@@ -442,6 +442,18 @@ fn zstd_fcs(frame: &[u8]) -> Option<u64> {
     Some(if fcs_len == 2 { v + 256 } else { v })
 }
 
+/// Copies every sync of the file at `src` into a new RocksDB file at `dst`.
+fn copy_to_rocks(src: &Path, dst: &Path) {
+    let src = C1zFile::open_read_only(src).unwrap();
+    let dst = c1z::OpenOptions::new()
+        .with_create(true)
+        .with_engine(c1z::engine::EngineKind::Rocks)
+        .open(dst)
+        .unwrap();
+    c1z::convert::copy_all(src.store(), dst.store()).unwrap();
+    dst.close().unwrap();
+}
+
 /// The expansion oracle: expanding baton's unexpanded 36zf sync reproduces the expanded
 /// file's grants exactly (keys and source-key sets), on both engines (SQLite in memory and
 /// on disk).
@@ -487,16 +499,7 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
     )
     .unwrap();
     let rocks = tmp.path().join("u.rocks.c1z");
-    {
-        let src = C1zFile::open_read_only(&sqlite).unwrap();
-        let dst = c1z::OpenOptions::new()
-            .with_create(true)
-            .with_engine(c1z::engine::EngineKind::Rocks)
-            .open(&rocks)
-            .unwrap();
-        c1z::convert::copy_all(src.store(), dst.store()).unwrap();
-        dst.close().unwrap();
-    }
+    copy_to_rocks(&sqlite, &rocks);
     // SQLite twice: in memory (the default for a file this small) and on disk.
     let sqlite_disk = tmp.path().join("u.disk.c1z");
     std::fs::copy(&sqlite, &sqlite_disk).unwrap();
@@ -679,16 +682,7 @@ fn v025_listing(s: &c1z::AnyStore, sync: &SyncId) -> Vec<String> {
         .map(|g| {
             let e = g.grant.entitlement.as_ref().unwrap().id.clone();
             let p = g.grant.principal.as_ref().unwrap().id.clone().unwrap();
-            let sources: BTreeMap<String, bool> = g
-                .grant
-                .sources
-                .map(|s| {
-                    s.sources
-                        .into_iter()
-                        .map(|(k, v)| (k, v.is_direct))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let sources = crate::util::sources_map(&g.grant);
             let keys: Vec<&str> = sources.keys().map(String::as_str).collect();
             let direct: Vec<String> = sources
                 .iter()
@@ -749,7 +743,7 @@ fn expansion_of_v025_sync_d_reproduces_batons_listing() {
                 .grant
                 .annotations
                 .iter()
-                .any(|a| a.type_url.ends_with(codec::GRANT_IMMUTABLE));
+                .any(|a| codec::any_is(a, codec::GRANT_IMMUTABLE));
             if immutable {
                 assert!(s.delete_grant(&sync, &g.grant.id).unwrap());
                 derived += 1;
@@ -764,16 +758,7 @@ fn expansion_of_v025_sync_d_reproduces_batons_listing() {
         f.close().unwrap();
     }
     let rocks = tmp.path().join("multi.rocks.c1z");
-    {
-        let src = C1zFile::open_read_only(&sqlite).unwrap();
-        let dst = c1z::OpenOptions::new()
-            .with_create(true)
-            .with_engine(c1z::engine::EngineKind::Rocks)
-            .open(&rocks)
-            .unwrap();
-        c1z::convert::copy_all(src.store(), dst.store()).unwrap();
-        dst.close().unwrap();
-    }
+    copy_to_rocks(&sqlite, &rocks);
     for path in [&sqlite, &rocks] {
         let f = C1zFile::open(path).unwrap();
         assert_eq!(

@@ -182,3 +182,16 @@ pub fn encoded(g: &Grant) -> c1z::EncodedGrant {
         discovered_at: c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap(),
     }
 }
+
+/// A grant's sources as key → `is_direct`.
+pub fn sources_map(g: &Grant) -> std::collections::BTreeMap<String, bool> {
+    g.sources
+        .as_ref()
+        .map(|s| {
+            s.sources
+                .iter()
+                .map(|(k, v)| (k.clone(), v.is_direct))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -218,10 +218,7 @@ impl RocksStore {
             keys::family::INDEX,
             keys::index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE + 1,
         ];
-        let mut opts = rocksdb::ReadOptions::default();
-        opts.set_iterate_upper_bound(end);
-        let mut it = self.db.raw_iterator_opt(opts);
-        it.seek(legacy);
+        let mut it = self.iter_below(Some(end.to_vec()), &legacy);
         let mut batch = rocksdb::WriteBatch::default();
         let mut last = Vec::new();
         let mut any = false;

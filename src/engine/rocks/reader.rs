@@ -266,6 +266,22 @@ fn value_prefix<S: AsRef<[u8]>>(parts: &[S]) -> Vec<u8> {
 }
 
 impl RocksStore {
+    /// A raw iterator over keys below `end` (all keys if `None`), positioned at `from`.
+    /// Bounded, so tables with nothing in the range load no data block.
+    pub(super) fn iter_below(
+        &self,
+        end: Option<Vec<u8>>,
+        from: &[u8],
+    ) -> rocksdb::DBRawIterator<'_> {
+        let mut opts = rocksdb::ReadOptions::default();
+        if let Some(end) = end {
+            opts.set_iterate_upper_bound(end);
+        }
+        let mut it = self.db.raw_iterator_opt(opts);
+        it.seek(from);
+        it
+    }
+
     /// A page of the grants matching `query`, each row (its tail and value) mapped by
     /// `row`, which also applies the query's filters.
     /// `row` gets the query to check, the row's sync number, tail and value.
@@ -394,12 +410,7 @@ impl RocksStore {
                 Some((entry, _)) if *entry >= prefix => entry.clone(),
                 _ => prefix.clone(),
             };
-            let mut opts = rocksdb::ReadOptions::default();
-            if let Some(end) = end {
-                opts.set_iterate_upper_bound(end);
-            }
-            let mut entries = self.db.raw_iterator_opt(opts);
-            entries.seek(&seek);
+            let mut entries = self.iter_below(end, &seek);
             while let Some(entry) = entries.key() {
                 // `07 07 seq rt 00 rid 00 <entitlement>`.
                 let entitlement = after_separators(&entry[6..], 2)?;
@@ -421,12 +432,7 @@ impl RocksStore {
                     }
                     _ => rows.clone(),
                 };
-                let mut opts = rocksdb::ReadOptions::default();
-                if let Some(end) = rows_end {
-                    opts.set_iterate_upper_bound(end);
-                }
-                let mut it = self.db.raw_iterator_opt(opts);
-                it.seek(&rows_seek);
+                let mut it = self.iter_below(rows_end, &rows_seek);
                 while let (Some(k), Some(v)) = (it.key(), it.value()) {
                     let tail = &k[5..];
                     if let Some(r) = row(&narrowed, seq, tail, v)? {
@@ -482,12 +488,6 @@ impl RocksStore {
         let mut last_key: Vec<u8> = Vec::new();
         let mut more = false;
         'ranges: for prefix in prefixes {
-            // Bounded, so tables with nothing under the prefix load no data block.
-            let mut opts = rocksdb::ReadOptions::default();
-            if let Some(end) = keys::prefix_end(prefix) {
-                opts.set_iterate_upper_bound(end);
-            }
-            let mut it = self.db.raw_iterator_opt(opts);
             let seek = match &after {
                 Some(a) if keys::prefix_end(prefix).is_some_and(|end| *a >= end) => continue,
                 Some(a) if a.as_slice() >= prefix.as_slice() => {
@@ -497,7 +497,7 @@ impl RocksStore {
                 }
                 _ => prefix.clone(),
             };
-            it.seek(&seek);
+            let mut it = self.iter_below(keys::prefix_end(prefix), &seek);
             while let (Some(k), Some(v)) = (it.key(), it.value()) {
                 if !k.starts_with(prefix) {
                     break;

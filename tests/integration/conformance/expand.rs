@@ -62,16 +62,7 @@ fn snapshot(
     .unwrap()
     .into_iter()
     .map(|g| {
-        let sources = g
-            .grant
-            .sources
-            .map(|s| {
-                s.sources
-                    .into_iter()
-                    .map(|(k, v)| (k, v.is_direct))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let sources = crate::util::sources_map(&g.grant);
         let immutable = g
             .grant
             .annotations
