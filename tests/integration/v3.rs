@@ -436,6 +436,94 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
 
 /// Table bodies compressed ahead of a save splice into the tar + zstd stream: the stream
 /// decodes to exactly the tar `write_tar` makes, whichever files were precompressed.
+/// `testdata/keyspace-v3.rocks.c1z` was written and expanded by c1z before keyspace
+/// version 4 (a per-grant resource index; by-id entries holding whole tails). This build
+/// reads it as the same grants, stored bytes and by-resource lists as the SQLite sample
+/// expanded here; expanding it again changes nothing; a derived grant is found and
+/// deleted by id; and it saves as version 4.
+#[test]
+fn a_keyspace_version_3_file_reads_and_upgrades() {
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let dir = tempfile::tempdir().unwrap();
+    let v3 = dir.path().join("v3.c1z");
+    std::fs::copy(testdata.join("keyspace-v3.rocks.c1z"), &v3).unwrap();
+    let sqlite = dir.path().join("sample.c1z");
+    std::fs::copy(testdata.join("sample.c1z"), &sqlite).unwrap();
+    let version = |p: &std::path::Path| {
+        c1z::format::v3::read_header(p)
+            .unwrap()
+            .manifest
+            .engine_schema_version
+    };
+    assert_eq!(version(&v3), 3);
+    {
+        let f = C1zFile::open(&sqlite).unwrap();
+        let run = f.store().sync_runs().unwrap().remove(0);
+        let report = c1z::expand::expand(f.store(), &run.id, &Default::default()).unwrap();
+        assert_eq!((report.grants_added, report.grants_updated), (234, 28));
+        f.close().unwrap();
+    }
+    let stored = |s: &c1z::AnyStore| -> std::collections::BTreeMap<String, Vec<u8>> {
+        s.stream_stored_grants(c1z::GrantQuery::default())
+            .map(|g| {
+                let g = g.unwrap();
+                let grant = c1z::pb::c1::connector::v2::Grant::decode(g.data.as_slice()).unwrap();
+                (grant.id, g.data)
+            })
+            .collect()
+    };
+    let reference = C1zFile::open_read_only(&sqlite).unwrap();
+    let want = grant_map(reference.store());
+    assert_eq!(want.len(), 205 + 234);
+    {
+        let old = C1zFile::open_read_only(&v3).unwrap();
+        assert_eq!(grant_map(old.store()), want);
+        assert!(
+            stored(old.store()) == stored(reference.store()),
+            "stored bytes"
+        );
+        assert_eq!(
+            grants_by_resource(old.store()),
+            grants_by_resource(reference.store())
+        );
+    }
+    assert_eq!(version(&v3), 3, "a read-only open leaves the file alone");
+    let f = C1zFile::open(&v3).unwrap();
+    let sync = f.store().sync_runs().unwrap().remove(0).id;
+    let report = c1z::expand::expand(f.store(), &sync, &Default::default()).unwrap();
+    assert_eq!((report.grants_added, report.grants_updated), (0, 0));
+    for id in want.keys() {
+        assert!(f.store().grant(Some(&sync), id).unwrap().is_some(), "{id}");
+    }
+    // A derived grant (no self-source), found through its old by-id entry.
+    let (derived, (principal, _)) = want
+        .iter()
+        .find(|(id, (_, sources))| {
+            !sources.is_empty() && !sources.iter().any(|s| id.starts_with(&format!("{s}:")))
+        })
+        .unwrap();
+    assert!(f.store().delete_grant(&sync, derived).unwrap());
+    assert!(!f.store().delete_grant(&sync, derived).unwrap());
+    f.close().unwrap();
+    assert_eq!(version(&v3), c1z::engine::rocks::SCHEMA_VERSION);
+    let upgraded = C1zFile::open_read_only(&v3).unwrap();
+    let mut expected = want.clone();
+    expected.remove(derived);
+    assert_eq!(grant_map(upgraded.store()), expected);
+    let (rt, rid) = principal.split_once(':').unwrap();
+    assert!(
+        !upgraded
+            .store()
+            .all_grants(c1z::GrantQuery {
+                principal: Some(c1z::ResourceKey::new(rt, rid)),
+                ..Default::default()
+            })
+            .unwrap()
+            .iter()
+            .any(|g| &g.grant.id == derived)
+    );
+}
+
 #[test]
 fn precompressed_bodies_decode_to_the_same_tar() {
     use c1z::format::v3_payload::{FileIdentity, compress_entry_body, write_tar, write_tar_zstd};
