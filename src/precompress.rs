@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use crate::format::v3_payload::{FileIdentity, compress_entry_body};
+use crate::format::v3_payload::{BodyCompressor, FileIdentity};
 
 #[derive(Default)]
 struct State {
@@ -117,6 +117,7 @@ impl Drop for Precompressor {
 
 fn run(shared: &Shared, db: &Path, frames_dir: &Path, level: i32) {
     let mut next = 0u64;
+    let mut compressor = BodyCompressor::new(level);
     loop {
         {
             let mut state = shared.lock();
@@ -136,7 +137,7 @@ fn run(shared: &Shared, db: &Path, frames_dir: &Path, level: i32) {
             shared,
             interrupted: true,
         };
-        idle.interrupted = !scan(shared, db, frames_dir, level, &mut next);
+        idle.interrupted = !scan(shared, db, frames_dir, &mut compressor, &mut next);
     }
 }
 
@@ -159,7 +160,13 @@ impl Drop for Idle<'_> {
 }
 
 /// Compresses every table not compressed yet; `false` if interrupted.
-fn scan(shared: &Shared, db: &Path, frames_dir: &Path, level: i32, next: &mut u64) -> bool {
+fn scan(
+    shared: &Shared,
+    db: &Path,
+    frames_dir: &Path,
+    compressor: &mut BodyCompressor,
+    next: &mut u64,
+) -> bool {
     let Ok(entries) = std::fs::read_dir(db) else {
         return true;
     };
@@ -183,7 +190,7 @@ fn scan(shared: &Shared, db: &Path, frames_dir: &Path, level: i32, next: &mut u6
         *next += 1;
         let out = frames_dir.join(format!("{next:06}.zst"));
         // A failure (a table deleted meanwhile, a full disk) only loses the head start.
-        if let Ok(Some(id)) = compress_entry_body(&table, &out, level, &cancelled) {
+        if let Ok(Some(id)) = compressor.compress(&table, &out, &cancelled) {
             shared.lock().frames.insert(id, out);
         }
     }

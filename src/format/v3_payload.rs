@@ -134,7 +134,8 @@ const FRAME_CHUNK: usize = 4 << 20;
 /// block) into zstd frames of [`FRAME_CHUNK`] bytes each at `out`, for
 /// [`write_tar_zstd`] to splice in. Returns the identity the frames stand for; `None` if
 /// the file changed while it was read or `cancelled` said so (checked before each frame),
-/// and then `out` is removed.
+/// and then `out` is removed. One file; [`BodyCompressor`] does many with one set of
+/// buffers.
 ///
 /// # Errors
 /// I/O errors.
@@ -144,29 +145,96 @@ pub fn compress_entry_body(
     level: i32,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<FileIdentity>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    let Some(before) = FileIdentity::of(&meta) else {
-        return Ok(None);
-    };
-    let written = (|| -> io::Result<bool> {
+    BodyCompressor::new(level).compress(path, out, cancelled)
+}
+
+/// [`compress_entry_body`] for file after file, keeping its zstd context and buffers (a
+/// few MiB) from one to the next instead of allocating, and faulting in, fresh ones.
+pub struct BodyCompressor {
+    level: i32,
+    context: Option<zstd::bulk::Compressor<'static>>,
+    chunk: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+impl std::fmt::Debug for BodyCompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyCompressor")
+            .field("level", &self.level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyCompressor {
+    /// A compressor at zstd `level`; nothing is allocated until the first file.
+    #[must_use]
+    pub fn new(level: i32) -> Self {
+        BodyCompressor {
+            level,
+            context: None,
+            chunk: Vec::new(),
+            frame: Vec::new(),
+        }
+    }
+
+    /// See [`compress_entry_body`].
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn compress(
+        &mut self,
+        path: &Path,
+        out: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<FileIdentity>> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        let Some(before) = FileIdentity::of(&meta) else {
+            return Ok(None);
+        };
+        let written = self
+            .write_frames(&mut file, meta.len(), out, cancelled)
+            .map_err(|e| Error::io(out, e))?;
+        let after = file.metadata().map_err(|e| Error::io(path, e))?;
+        if written && FileIdentity::of(&after) == Some(before) {
+            return Ok(Some(before));
+        }
+        let _ = std::fs::remove_file(out);
+        Ok(None)
+    }
+
+    /// Writes the frames of `len` bytes of `file` (and the tar padding) to `out`; `false`
+    /// if the file was shorter or `cancelled` said so.
+    fn write_frames(
+        &mut self,
+        file: &mut File,
+        len: u64,
+        out: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> io::Result<bool> {
         let mut sink = File::create(out)?;
         // One-shot frames compress in place (the streaming encoder copies its input into
         // a window and matches across the seam); a stream of frames decodes to their
         // concatenation.
-        let mut zc = zstd::bulk::Compressor::new(level)?;
-        zc.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
-        let padding = tar_padding(meta.len());
-        let mut chunk = Vec::with_capacity(FRAME_CHUNK + 512);
-        let mut frame = Vec::new();
-        let mut left = meta.len();
+        let zc = match &mut self.context {
+            Some(zc) => zc,
+            None => {
+                let mut zc = zstd::bulk::Compressor::new(self.level)?;
+                zc.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+                self.context.insert(zc)
+            }
+        };
+        let (chunk, frame) = (&mut self.chunk, &mut self.frame);
+        let padding = tar_padding(len);
+        chunk.reserve(FRAME_CHUNK + 512);
+        let mut left = len;
         loop {
             if cancelled() {
                 return Ok(false);
             }
             let want = FRAME_CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
             chunk.clear();
-            (&mut file).take(want as u64).read_to_end(&mut chunk)?;
+            (&mut *file).take(want as u64).read_to_end(chunk)?;
             if chunk.len() < want {
                 // Shorter than its length: changed.
                 return Ok(false);
@@ -177,22 +245,15 @@ pub fn compress_entry_body(
             }
             frame.clear();
             frame.reserve(zstd::zstd_safe::compress_bound(chunk.len()));
-            zc.compress_to_buffer(chunk.as_slice(), &mut frame)?;
-            sink.write_all(&frame)?;
+            zc.compress_to_buffer(chunk.as_slice(), frame)?;
+            sink.write_all(frame)?;
             if left == 0 {
                 break;
             }
         }
         sink.flush()?;
         Ok(true)
-    })()
-    .map_err(|e| Error::io(out, e))?;
-    let after = file.metadata().map_err(|e| Error::io(path, e))?;
-    if written && FileIdentity::of(&after) == Some(before) {
-        return Ok(Some(before));
     }
-    let _ = std::fs::remove_file(out);
-    Ok(None)
 }
 
 /// A zstd stream whose frames may be interleaved with frames compressed earlier: a

@@ -526,12 +526,15 @@ fn a_keyspace_version_3_file_reads_and_upgrades() {
 
 #[test]
 fn precompressed_bodies_decode_to_the_same_tar() {
-    use c1z::format::v3_payload::{FileIdentity, compress_entry_body, write_tar, write_tar_zstd};
+    use c1z::format::v3_payload::{
+        BodyCompressor, FileIdentity, compress_entry_body, write_tar, write_tar_zstd,
+    };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("db");
     std::fs::create_dir(&root).unwrap();
-    // Sizes on and off the 512-byte block, an empty file, and one over the 1 MiB chunk.
-    let sizes = [0usize, 1, 511, 512, 513, 70_000, (1 << 20) + 3];
+    // Sizes on and off the 512-byte block, an empty file, and two frames' worth (frames
+    // hold 4 MiB).
+    let sizes = [0usize, 1, 511, 512, 513, 70_000, (9 << 20) + 3, 5];
     for (i, n) in sizes.iter().enumerate() {
         let data: Vec<u8> = (0..*n).map(|j| (j * 7 + i) as u8).collect();
         std::fs::write(root.join(format!("{i:06}.sst")), data).unwrap();
@@ -540,13 +543,19 @@ fn precompressed_bodies_decode_to_the_same_tar() {
     write_tar(&root, &mut plain).unwrap();
     let frames = dir.path().join("frames");
     std::fs::create_dir(&frames).unwrap();
-    // Every other file precompressed.
+    // Every other file precompressed, by one compressor reused from file to file (large
+    // after small and small after large), whose frames are those of a fresh one.
     let mut made = std::collections::HashMap::new();
+    let mut reused = BodyCompressor::new(1);
     for i in (0..sizes.len()).step_by(2) {
+        let table = root.join(format!("{i:06}.sst"));
         let out = frames.join(format!("{i}.zst"));
-        let id = compress_entry_body(&root.join(format!("{i:06}.sst")), &out, 1, &|| false)
+        let id = reused.compress(&table, &out, &|| false).unwrap().unwrap();
+        let fresh = frames.join(format!("{i}.fresh.zst"));
+        compress_entry_body(&table, &fresh, 1, &|| false)
             .unwrap()
             .unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&fresh).unwrap());
         made.insert(id, out);
     }
     let lookup = |id: &FileIdentity| made.get(id).cloned();
@@ -557,7 +566,9 @@ fn precompressed_bodies_decode_to_the_same_tar() {
     assert_eq!(decoded, plain);
     // A cancelled compression leaves nothing behind.
     let out = frames.join("cancelled.zst");
-    let got = compress_entry_body(&root.join("000006.sst"), &out, 1, &|| true).unwrap();
+    let got = reused
+        .compress(&root.join("000006.sst"), &out, &|| true)
+        .unwrap();
     assert!(got.is_none());
     assert!(!out.exists());
 }
