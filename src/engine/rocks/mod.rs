@@ -95,6 +95,9 @@ pub struct RocksStore {
     bulk_lost: std::sync::atomic::AtomicBool,
     /// Memory a bulk load may buffer (0: none; see [`RocksStore::with_bulk_memory`]).
     bulk_memory: u64,
+    /// The key buffers of the last bulk grant write, reused by the next (callers hold the
+    /// write lock): fresh ones of a few MiB each call cost the kernel's page zeroing.
+    key_scratch: Mutex<Box<writer::KeyScratch>>,
     /// Writes skip the write-ahead log: the database is a private working copy discarded
     /// after a crash, and saving flushes memtables before the checkpoint.
     write_opts: rocksdb::WriteOptions,
@@ -160,6 +163,7 @@ impl RocksStore {
             bulk_load: Mutex::new(None),
             bulk_lost: std::sync::atomic::AtomicBool::new(false),
             bulk_memory: DEFAULT_BULK_MEMORY,
+            key_scratch: Mutex::default(),
             table_listener: None,
             snapshots: Mutex::new(HashMap::new()),
             write_opts: {

@@ -1,6 +1,7 @@
 //! Writes: upserts with the SQLite engine's rules, one write batch per call.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::PoisonError;
 
 use prost::Message;
 use rocksdb::WriteBatch;
@@ -124,12 +125,37 @@ fn resource_of(e: &EntitlementKey) -> (&str, &str) {
 }
 
 /// Byte strings (keys, key tails) back to back in one buffer: no allocation per string.
+#[derive(Default)]
 struct PackedKeys {
     bytes: Vec<u8>,
     ends: Vec<usize>,
 }
 
+/// The grant tails and grant-id keys of a bulk grant write, kept between calls.
+#[derive(Default)]
+pub(super) struct KeyScratch {
+    tails: PackedKeys,
+    id_keys: PackedKeys,
+}
+
+impl KeyScratch {
+    /// Both buffers emptied, with room for `rows` rows.
+    fn cleared_for(&mut self, rows: usize) -> (&mut PackedKeys, &mut PackedKeys) {
+        self.tails.clear_for(rows, rows * 96);
+        self.id_keys.clear_for(rows, rows * 64);
+        (&mut self.tails, &mut self.id_keys)
+    }
+}
+
 impl PackedKeys {
+    /// Empties the buffer, keeping its memory, with room for `keys` keys of `bytes` in all.
+    fn clear_for(&mut self, keys: usize, bytes: usize) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.bytes.reserve(bytes);
+        self.ends.reserve(keys);
+    }
+
     fn with_capacity(keys: usize, bytes: usize) -> Self {
         PackedKeys {
             bytes: Vec::with_capacity(bytes),
@@ -501,9 +527,7 @@ impl Writer for RocksStore {
                     let tail = keys::tuple(&[rt, rid, r.value.id.as_str()]);
                     let key = keys::join(keys::head(family::ENTITLEMENT, seq), &tail);
                     pending.put(key, object_value(&r.discovered_at, &data));
-                    let mut id_value = Vec::with_capacity(8);
-                    keys::push_id_value(&mut id_value, &tail);
-                    pending.put(id_key, id_value);
+                    pending.put(id_key, tail);
                 }
             }
         }
@@ -604,7 +628,9 @@ impl Writer for RocksStore {
                 if track_ids {
                     new_ids.push(id_key.clone());
                 }
-                pending.put(id_key, tail);
+                let mut id_value = Vec::with_capacity(8);
+                keys::push_id_value(&mut id_value, &tail);
+                pending.put(id_key, id_value);
             }
         }
         pending.into_batch(&mut batch);
@@ -616,7 +642,11 @@ impl Writer for RocksStore {
         {
             let _lock = self.writable("write grants")?;
             let seq = self.seq_for_write(sync)?;
-            let mut tails = PackedKeys::with_capacity(rows.len(), rows.len() * 96);
+            let mut scratch = self
+                .key_scratch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (tails, id_keys) = scratch.cleared_for(rows.len());
             for r in rows {
                 tails.push_with(|t| {
                     keys::push_grant_tail(
@@ -629,7 +659,6 @@ impl Writer for RocksStore {
                 });
             }
             let head = keys::index_head(index::GRANT_BY_ID, seq);
-            let mut id_keys = PackedKeys::with_capacity(rows.len(), rows.len() * 64);
             for r in rows {
                 id_keys.push_with(|k| {
                     k.extend_from_slice(&head);
@@ -638,7 +667,7 @@ impl Writer for RocksStore {
             }
             // The fast path writes new rows blind; any id already stored or repeated in
             // the call takes the general upsert below instead.
-            if let Some(new) = self.all_new(seq, &id_keys)? {
+            if let Some(new) = self.all_new(seq, id_keys)? {
                 let value = |i: usize, buf: &mut Vec<u8>| {
                     let (r, e) = (&rows[i], &*rows[i].entitlement);
                     *buf = ValueWriter::into_buffer(std::mem::take(buf), VALUE_VERSION)
@@ -654,8 +683,8 @@ impl Writer for RocksStore {
                     seq,
                     resources: rows.iter().map(|r| resource_of(&r.entitlement)).collect(),
                     principals: rows.iter().map(|r| &*r.principal).collect(),
-                    tails: &tails,
-                    id_keys: &id_keys,
+                    tails,
+                    id_keys,
                     extra: &[],
                     value: &value,
                     value_bytes: rows.iter().map(|r| r.data.len() + 30).sum(),
@@ -676,9 +705,12 @@ impl Writer for RocksStore {
             let seq = self.seq_for_write(sync)?;
             // Ids are canonical: each tail ends in the marker, and the id key spells the
             // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
-            let mut tails = PackedKeys::with_capacity(rows.len(), rows.len() * 96);
+            let mut scratch = self
+                .key_scratch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (tails, id_keys) = scratch.cleared_for(rows.len());
             let head = keys::index_head(index::GRANT_BY_ID, seq);
-            let mut id_keys = PackedKeys::with_capacity(rows.len(), rows.len() * 64);
             for r in rows {
                 let (e, p) = (&r.entitlement.key.id, &*r.principal);
                 tails.push_with(|t| {
@@ -697,7 +729,7 @@ impl Writer for RocksStore {
                     }
                 });
             }
-            if let Some(new) = self.all_new(seq, &id_keys)? {
+            if let Some(new) = self.all_new(seq, id_keys)? {
                 // One snapshot lookup per run of rows on the same entitlement.
                 let mut extra = Vec::new();
                 let mut versions = Vec::with_capacity(rows.len());
@@ -732,8 +764,8 @@ impl Writer for RocksStore {
                         .map(|r| resource_of(&r.entitlement.key))
                         .collect(),
                     principals: rows.iter().map(|r| &*r.principal).collect(),
-                    tails: &tails,
-                    id_keys: &id_keys,
+                    tails,
+                    id_keys,
                     extra: &extra,
                     value: &value,
                     value_bytes: rows
