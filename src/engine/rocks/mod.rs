@@ -31,8 +31,9 @@ pub const ENGINE: &str = "rocksdb";
 /// [`keys::push_grant_tail`]); version 3 stores grants made by expansion without the
 /// entitlement they share, which one snapshot row per entitlement holds (see
 /// [`values::DERIVED_GRANT_VERSION`]); version 4 indexes grants by entitlement resource
-/// with one entry per entitlement instead of one per grant (see [`keys`]). Older builds
-/// refuse newer keyspaces.
+/// with one entry per entitlement instead of one per grant, and shortens the by-id entry
+/// of a canonical id (see [`keys`] and [`keys::push_id_value`]). Older builds refuse
+/// newer keyspaces.
 pub const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest keyspace version this build reads.
@@ -229,14 +230,14 @@ impl RocksStore {
         while let Some(k) = it.key() {
             any = true;
             // Keys sort by (rt, rid, tail): one entitlement's entries are adjacent.
-            let components = k.get(6..).unwrap_or_default();
+            let components = k.get(keys::INDEX_HEAD_LEN..).unwrap_or_default();
             let mut separators = components.iter().enumerate().filter(|(_, b)| **b == 0);
             let tail_at = separators
                 .nth(1)
                 .map(|(i, _)| i + 1)
                 .ok_or_else(|| Error::corrupt("rocksdb index key", "too few components"))?;
             let entitlement = keys::first_component(&components[tail_at..]);
-            let mut entry = k[..6 + tail_at + entitlement.len()].to_vec();
+            let mut entry = k[..keys::INDEX_HEAD_LEN + tail_at + entitlement.len()].to_vec();
             entry[1] = keys::index::ENTITLEMENT_GRANTED_ON_RESOURCE;
             if entry != last {
                 batch.put(&entry, b"");

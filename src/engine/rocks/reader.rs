@@ -282,9 +282,9 @@ impl RocksStore {
         it
     }
 
-    /// A page of the grants matching `query`, each row (its tail and value) mapped by
-    /// `row`, which also applies the query's filters.
-    /// `row` gets the query to check, the row's sync number, tail and value.
+    /// A page of the grants matching `query`, each row mapped by `row` (given the query to
+    /// check it against, its sync number, tail and value), which also applies the
+    /// query's filters.
     fn grants_page<T>(
         &self,
         query: &GrantQuery,

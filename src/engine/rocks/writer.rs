@@ -147,6 +147,23 @@ impl KeyScratch {
     }
 }
 
+/// Most bytes [`KeyScratch`] keeps after a call: an exceptionally large call's buffers
+/// are freed rather than held for the store's lifetime.
+const KEPT_SCRATCH_BYTES: usize = 16 << 20;
+
+/// The store's [`KeyScratch`], locked; buffers grown past [`KEPT_SCRATCH_BYTES`] are
+/// freed when it is released.
+struct ScratchGuard<'a>(std::sync::MutexGuard<'a, Box<KeyScratch>>);
+
+impl Drop for ScratchGuard<'_> {
+    fn drop(&mut self) {
+        let s = &self.0;
+        if s.tails.bytes.capacity() + s.id_keys.bytes.capacity() > KEPT_SCRATCH_BYTES {
+            **self.0 = KeyScratch::default();
+        }
+    }
+}
+
 impl PackedKeys {
     /// Empties the buffer, keeping its memory, with room for `keys` keys of `bytes` in all.
     fn clear_for(&mut self, keys: usize, bytes: usize) {
@@ -291,6 +308,15 @@ impl NewRows<'_> {
 }
 
 impl RocksStore {
+    /// The key buffers of bulk grant writes (callers hold the write lock).
+    fn key_scratch(&self) -> ScratchGuard<'_> {
+        ScratchGuard(
+            self.key_scratch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
     /// Whether every grant-id key of a call is new: not repeated in the call, and not
     /// stored (only ids the filter cannot rule out are looked up). If so, the keys join
     /// the filter, and the count of ids it holds and each key's [`IdFilter::hash`] are
@@ -642,11 +668,8 @@ impl Writer for RocksStore {
         {
             let _lock = self.writable("write grants")?;
             let seq = self.seq_for_write(sync)?;
-            let mut scratch = self
-                .key_scratch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let (tails, id_keys) = scratch.cleared_for(rows.len());
+            let mut scratch = self.key_scratch();
+            let (tails, id_keys) = scratch.0.cleared_for(rows.len());
             for r in rows {
                 tails.push_with(|t| {
                     keys::push_grant_tail(
@@ -705,11 +728,8 @@ impl Writer for RocksStore {
             let seq = self.seq_for_write(sync)?;
             // Ids are canonical: each tail ends in the marker, and the id key spells the
             // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
-            let mut scratch = self
-                .key_scratch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let (tails, id_keys) = scratch.cleared_for(rows.len());
+            let mut scratch = self.key_scratch();
+            let (tails, id_keys) = scratch.0.cleared_for(rows.len());
             let head = keys::index_head(index::GRANT_BY_ID, seq);
             for r in rows {
                 let (e, p) = (&r.entitlement.key.id, &*r.principal);
