@@ -289,25 +289,49 @@ fn grants_by_resource(
     (out, store.count_objects(&sync).unwrap().grants_by_type)
 }
 
+/// Ids of the grants listed for `principal` (`type:id`).
+fn ids_by_principal(store: &c1z::AnyStore, principal: &str) -> Vec<String> {
+    let (rt, rid) = principal.split_once(':').unwrap();
+    store
+        .all_grants(c1z::GrantQuery {
+            principal: Some(c1z::ResourceKey::new(rt, rid)),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|g| g.grant.id)
+        .collect()
+}
+
+/// Copies of `testdata/<name>` and `testdata/sample.c1z` in a temp directory.
+fn old_keyspace_and_sample(
+    name: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join(name);
+    std::fs::copy(testdata.join(name), &old).unwrap();
+    let sqlite = dir.path().join("sample.c1z");
+    std::fs::copy(testdata.join("sample.c1z"), &sqlite).unwrap();
+    (dir, old, sqlite)
+}
+
+/// The keyspace version a RocksDB v3 file's manifest names.
+fn keyspace_version(path: &std::path::Path) -> u32 {
+    c1z::format::v3::read_header(path)
+        .unwrap()
+        .manifest
+        .engine_schema_version
+}
+
 /// `testdata/keyspace-v1.rocks.c1z` was written by c1z before keyspace version 2 (grant
 /// tails spell every id out). This build reads it, and a copy expanded here (new rows
 /// with canonical-id markers beside the old literal ones) saves as version 2 with the
 /// same grants as the SQLite file generated from the same seed.
 #[test]
 fn a_keyspace_version_1_file_reads_and_upgrades() {
-    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let dir = tempfile::tempdir().unwrap();
-    let v1 = dir.path().join("v1.c1z");
-    std::fs::copy(testdata.join("keyspace-v1.rocks.c1z"), &v1).unwrap();
-    let sqlite = dir.path().join("sample.c1z");
-    std::fs::copy(testdata.join("sample.c1z"), &sqlite).unwrap();
-    assert_eq!(
-        c1z::format::v3::read_header(&v1)
-            .unwrap()
-            .manifest
-            .engine_schema_version,
-        1
-    );
+    let (_dir, v1, sqlite) = old_keyspace_and_sample("keyspace-v1.rocks.c1z");
+    assert_eq!(keyspace_version(&v1), 1);
     {
         let old = C1zFile::open_read_only(&v1).unwrap();
         let reference = C1zFile::open_read_only(&sqlite).unwrap();
@@ -319,15 +343,7 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
             grants_by_resource(reference.store())
         );
         let (id, (principal, _)) = grants.iter().next().unwrap();
-        let (rt, rid) = principal.split_once(':').unwrap();
-        let by_principal = old
-            .store()
-            .all_grants(c1z::GrantQuery {
-                principal: Some(c1z::ResourceKey::new(rt, rid)),
-                ..Default::default()
-            })
-            .unwrap();
-        assert!(by_principal.iter().any(|r| &r.grant.id == id));
+        assert!(ids_by_principal(old.store(), principal).contains(id));
     }
     for path in [&v1, &sqlite] {
         let f = C1zFile::open(path).unwrap();
@@ -336,13 +352,7 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
         assert!(report.grants_added > 0);
         f.close().unwrap();
     }
-    assert_eq!(
-        c1z::format::v3::read_header(&v1)
-            .unwrap()
-            .manifest
-            .engine_schema_version,
-        c1z::engine::rocks::SCHEMA_VERSION
-    );
+    assert_eq!(keyspace_version(&v1), c1z::engine::rocks::SCHEMA_VERSION);
     let upgraded = C1zFile::open(&v1).unwrap();
     let reference = C1zFile::open_read_only(&sqlite).unwrap();
     let grants = grant_map(upgraded.store());
@@ -353,16 +363,8 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
     );
     // Every grant is found by principal and deleted by id, old tails and new alike.
     for (id, (principal, _)) in &grants {
-        let (rt, rid) = principal.split_once(':').unwrap();
-        let listed = upgraded
-            .store()
-            .all_grants(c1z::GrantQuery {
-                principal: Some(c1z::ResourceKey::new(rt, rid)),
-                ..Default::default()
-            })
-            .unwrap();
         assert!(
-            listed.iter().any(|r| &r.grant.id == id),
+            ids_by_principal(upgraded.store(), principal).contains(id),
             "{id} by principal"
         );
     }
@@ -420,17 +422,8 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
             .unwrap()
             .is_empty()
     );
-    for (rt, rid) in grants.values().map(|(p, _)| p.split_once(':').unwrap()) {
-        assert!(
-            upgraded
-                .store()
-                .all_grants(c1z::GrantQuery {
-                    principal: Some(c1z::ResourceKey::new(rt, rid)),
-                    ..Default::default()
-                })
-                .unwrap()
-                .is_empty()
-        );
+    for (principal, _) in grants.values() {
+        assert!(ids_by_principal(upgraded.store(), principal).is_empty());
     }
 }
 
@@ -443,18 +436,8 @@ fn a_keyspace_version_1_file_reads_and_upgrades() {
 /// deleted by id; and it saves as version 4.
 #[test]
 fn a_keyspace_version_3_file_reads_and_upgrades() {
-    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let dir = tempfile::tempdir().unwrap();
-    let v3 = dir.path().join("v3.c1z");
-    std::fs::copy(testdata.join("keyspace-v3.rocks.c1z"), &v3).unwrap();
-    let sqlite = dir.path().join("sample.c1z");
-    std::fs::copy(testdata.join("sample.c1z"), &sqlite).unwrap();
-    let version = |p: &std::path::Path| {
-        c1z::format::v3::read_header(p)
-            .unwrap()
-            .manifest
-            .engine_schema_version
-    };
+    let (_dir, v3, sqlite) = old_keyspace_and_sample("keyspace-v3.rocks.c1z");
+    let version = keyspace_version;
     assert_eq!(version(&v3), 3);
     {
         let f = C1zFile::open(&sqlite).unwrap();
@@ -510,18 +493,7 @@ fn a_keyspace_version_3_file_reads_and_upgrades() {
     let mut expected = want.clone();
     expected.remove(derived);
     assert_eq!(grant_map(upgraded.store()), expected);
-    let (rt, rid) = principal.split_once(':').unwrap();
-    assert!(
-        !upgraded
-            .store()
-            .all_grants(c1z::GrantQuery {
-                principal: Some(c1z::ResourceKey::new(rt, rid)),
-                ..Default::default()
-            })
-            .unwrap()
-            .iter()
-            .any(|g| &g.grant.id == derived)
-    );
+    assert!(!ids_by_principal(upgraded.store(), principal).contains(derived));
 }
 
 #[test]
