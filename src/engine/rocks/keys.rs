@@ -209,11 +209,18 @@ pub(super) fn push_id_value(out: &mut Vec<u8>, tail: &[u8]) {
 }
 
 /// The grant tail a by-id entry (`07 03 seq esc(id)` → `value`) stands for (see
-/// [`push_id_value`]); `None` if the value does not fit the key.
+/// [`push_id_value`]); a corrupt-data error if the value does not fit the key.
 pub(super) fn id_entry_tail<'v>(
     id_key: &[u8],
     value: &'v [u8],
-) -> Option<std::borrow::Cow<'v, [u8]>> {
+) -> crate::error::Result<std::borrow::Cow<'v, [u8]>> {
+    rebuilt_tail(id_key, value).ok_or_else(|| {
+        crate::error::Error::corrupt("rocksdb index", "id entry does not fit its key")
+    })
+}
+
+/// [`id_entry_tail`], `None` for a value that does not fit.
+fn rebuilt_tail<'v>(id_key: &[u8], value: &'v [u8]) -> Option<std::borrow::Cow<'v, [u8]>> {
     let Some(mut lengths) = value.strip_prefix(&CANONICAL_ID) else {
         return Some(std::borrow::Cow::Borrowed(value));
     };
@@ -407,7 +414,7 @@ mod tests {
             let mut value = Vec::new();
             push_id_value(&mut value, &tail);
             prop_assert_eq!(value.starts_with(&CANONICAL_ID), tail == marker_form);
-            let rebuilt = id_entry_tail(&id_key, &value).map(std::borrow::Cow::into_owned);
+            let rebuilt = id_entry_tail(&id_key, &value).ok().map(std::borrow::Cow::into_owned);
             prop_assert_eq!(rebuilt, Some(tail));
         }
 
@@ -424,7 +431,7 @@ mod tests {
             prost::encoding::encode_varint(e, &mut value);
             prost::encoding::encode_varint(pt, &mut value);
             // Never a panic; a rebuilt tail always spells the key's id.
-            if let Some(tail) = id_entry_tail(&id_key, &value) {
+            if let Ok(tail) = id_entry_tail(&id_key, &value) {
                 let [_, _, _, rebuilt] = untuple_grant_tail(&tail).unwrap();
                 prop_assert_eq!(rebuilt, text.into_bytes());
             }

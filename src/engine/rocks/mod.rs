@@ -230,15 +230,7 @@ impl RocksStore {
         while let Some(k) = it.key() {
             any = true;
             // Keys sort by (rt, rid, tail): one entitlement's entries are adjacent.
-            let components = k.get(keys::INDEX_HEAD_LEN..).unwrap_or_default();
-            let mut separators = components.iter().enumerate().filter(|(_, b)| **b == 0);
-            let tail_at = separators
-                .nth(1)
-                .map(|(i, _)| i + 1)
-                .ok_or_else(|| Error::corrupt("rocksdb index key", "too few components"))?;
-            let entitlement = keys::first_component(&components[tail_at..]);
-            let mut entry = k[..keys::INDEX_HEAD_LEN + tail_at + entitlement.len()].to_vec();
-            entry[1] = keys::index::ENTITLEMENT_GRANTED_ON_RESOURCE;
+            let (entry, _) = reader::granted_on_of_legacy_key(k)?;
             if entry != last {
                 batch.put(&entry, b"");
                 last = entry;

@@ -58,6 +58,17 @@ fn after_separators(tail: &[u8], n: usize) -> Result<&[u8]> {
     Err(Error::corrupt("rocksdb index key", "too few components"))
 }
 
+/// The "entitlement granted on resource" entry (`07 07 seq rt 00 rid 00 <entitlement>`)
+/// that a key of keyspaces 1 to 3's per-grant resource index (`07 06 seq rt 00 rid 00
+/// <grant tail>`) stands for, and that key's grant tail.
+pub(super) fn granted_on_of_legacy_key(key: &[u8]) -> Result<(Vec<u8>, &[u8])> {
+    let tail = after_separators(key.get(keys::INDEX_HEAD_LEN..).unwrap_or_default(), 2)?;
+    let entitlement = keys::first_component(tail);
+    let mut entry = key[..key.len() - tail.len() + entitlement.len()].to_vec();
+    entry[1] = index::ENTITLEMENT_GRANTED_ON_RESOURCE;
+    Ok((entry, tail))
+}
+
 pub(super) fn record<T: prost::Message + Default>(
     what: &'static str,
     value: &[u8],
@@ -386,12 +397,9 @@ impl RocksStore {
         } else {
             let invalid = || Error::InvalidArgument(format!("invalid page token '{}'", page.token));
             let k = keys::from_hex(&page.token)
-                .filter(|k| k.starts_with(&token_head) && k.len() > 6)
+                .filter(|k| k.starts_with(&token_head))
                 .ok_or_else(invalid)?;
-            let tail = after_separators(&k[6..], 2).map_err(|_| invalid())?;
-            let mut entry = k[..k.len() - tail.len()].to_vec();
-            entry[1] = index::ENTITLEMENT_GRANTED_ON_RESOURCE;
-            entry.extend_from_slice(keys::first_component(tail));
+            let (entry, tail) = granted_on_of_legacy_key(&k).map_err(|_| invalid())?;
             Some((entry, tail.to_vec()))
         };
         let size = page.effective_size() as usize;
@@ -413,8 +421,8 @@ impl RocksStore {
             let mut entries = self.iter_below(end, &seek);
             while let Some(entry) = entries.key() {
                 // `07 07 seq rt 00 rid 00 <entitlement>`.
-                let entitlement = after_separators(&entry[6..], 2)?;
-                let resource_part = &entry[6..entry.len() - entitlement.len()];
+                let entitlement = after_separators(&entry[keys::INDEX_HEAD_LEN..], 2)?;
+                let resource_part = &entry[keys::INDEX_HEAD_LEN..entry.len() - entitlement.len()];
                 let [rt, rid]: [String; 2] = parts(&resource_part[..resource_part.len() - 1], 2)?
                     .try_into()
                     .map_err(|_| Error::corrupt("rocksdb index key", "malformed resource"))?;
@@ -565,9 +573,7 @@ impl RocksStore {
             let mut k = keys::index_head(idx, seq);
             keys::push_component(&mut k, id.as_bytes());
             if let Some(entry) = self.db.get(&k)? {
-                let tail = keys::id_entry_tail(&k, &entry)
-                    .ok_or_else(|| Error::corrupt("rocksdb index", "malformed id entry"))?
-                    .into_owned();
+                let tail = keys::id_entry_tail(&k, &entry)?.into_owned();
                 if let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))? {
                     return Ok(Some((seq, tail, v)));
                 }

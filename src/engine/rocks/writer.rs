@@ -585,9 +585,7 @@ impl Writer for RocksStore {
             let new_expansion = r.expansion.as_ref().map(Message::encode_to_vec);
             let existing = match pending.get(self, &id_key)? {
                 Some(entry) => {
-                    let tail = keys::id_entry_tail(&id_key, &entry)
-                        .ok_or_else(|| Error::corrupt("rocksdb index", "malformed grant id entry"))?
-                        .into_owned();
+                    let tail = keys::id_entry_tail(&id_key, &entry)?.into_owned();
                     let key = keys::join(keys::head(family::GRANT, seq), &tail);
                     pending.get(self, &key)?.map(|old| (tail, key, old))
                 }
@@ -822,8 +820,7 @@ impl Writer for RocksStore {
         let Some(entry) = self.db.get(&id_key)? else {
             return Ok(false);
         };
-        let tail = keys::id_entry_tail(&id_key, &entry)
-            .ok_or_else(|| Error::corrupt("rocksdb index", "malformed grant id entry"))?;
+        let tail = keys::id_entry_tail(&id_key, &entry)?;
         let key = keys::join(keys::head(family::GRANT, seq), &tail);
         // The entitlement's "granted on" entry stays: others may share it, and readers
         // check each row's resource.
