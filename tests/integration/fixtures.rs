@@ -454,6 +454,15 @@ fn copy_to_rocks(src: &Path, dst: &Path) {
     dst.close().unwrap();
 }
 
+/// Every grant of `sync`.
+fn sync_grants(s: &c1z::AnyStore, sync: &SyncId) -> Vec<c1z::GrantRecord> {
+    s.all_grants(GrantQuery {
+        sync_id: Some(sync.clone()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 /// The expansion oracle: expanding baton's unexpanded 36zf sync reproduces the expanded
 /// file's grants exactly (keys and source-key sets), on both engines (SQLite in memory and
 /// on disk).
@@ -464,26 +473,22 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
     let sync = SyncId::from("36zfOAoWMxQdISbixanQCRBiX7E");
     let listing =
         |s: &c1z::AnyStore| -> BTreeMap<String, (String, std::collections::BTreeSet<String>)> {
-            s.all_grants(GrantQuery {
-                sync_id: Some(sync.clone()),
-                ..Default::default()
-            })
-            .unwrap()
-            .into_iter()
-            .map(|g| {
-                let e = g.grant.entitlement.as_ref().unwrap().id.clone();
-                let p = g.grant.principal.as_ref().unwrap().id.clone().unwrap();
-                let keys = g
-                    .grant
-                    .sources
-                    .map(|s| s.sources.into_keys().collect())
-                    .unwrap_or_default();
-                (
-                    format!("{e}|{}|{}", p.resource_type, p.resource),
-                    (g.grant.id, keys),
-                )
-            })
-            .collect()
+            sync_grants(s, &sync)
+                .into_iter()
+                .map(|g| {
+                    let e = g.grant.entitlement.as_ref().unwrap().id.clone();
+                    let p = g.grant.principal.as_ref().unwrap().id.clone().unwrap();
+                    let keys = g
+                        .grant
+                        .sources
+                        .map(|s| s.sources.into_keys().collect())
+                        .unwrap_or_default();
+                    (
+                        format!("{e}|{}|{}", p.resource_type, p.resource),
+                        (g.grant.id, keys),
+                    )
+                })
+                .collect()
         };
     let expected = listing(
         C1zFile::open_read_only(dir.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded"))
@@ -672,12 +677,7 @@ fn expansion_leaves_every_grant_index_in_place() {
 /// Sync (d) of baton's `v025-multi.c1z` as baton's canonical listing spells it
 /// (`v025-multi.d-expanded.tsv`): one line per grant, sorted bytewise.
 fn v025_listing(s: &c1z::AnyStore, sync: &SyncId) -> Vec<String> {
-    let mut lines: Vec<String> = s
-        .all_grants(GrantQuery {
-            sync_id: Some(sync.clone()),
-            ..Default::default()
-        })
-        .unwrap()
+    let mut lines: Vec<String> = sync_grants(s, sync)
         .into_iter()
         .map(|g| {
             let e = g.grant.entitlement.as_ref().unwrap().id.clone();
@@ -732,13 +732,7 @@ fn expansion_of_v025_sync_d_reproduces_batons_listing() {
         let f = C1zFile::open(&sqlite).unwrap();
         let s = f.store();
         let (mut derived, mut cleared) = (0, 0);
-        for mut g in s
-            .all_grants(GrantQuery {
-                sync_id: Some(sync.clone()),
-                ..Default::default()
-            })
-            .unwrap()
-        {
+        for mut g in sync_grants(s, &sync) {
             let immutable = g
                 .grant
                 .annotations
@@ -762,13 +756,7 @@ fn expansion_of_v025_sync_d_reproduces_batons_listing() {
     for path in [&sqlite, &rocks] {
         let f = C1zFile::open(path).unwrap();
         assert_eq!(
-            f.store()
-                .all_grants(GrantQuery {
-                    sync_id: Some(sync.clone()),
-                    ..Default::default()
-                })
-                .unwrap()
-                .len(),
+            sync_grants(f.store(), &sync).len(),
             921,
             "the direct grants"
         );
