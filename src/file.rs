@@ -259,10 +259,11 @@ impl C1zFile {
                         },
                     });
                 }
-                if header.manifest.engine_schema_version > rocks::SCHEMA_VERSION {
+                if header.manifest.engine_schema_version != rocks::SCHEMA_VERSION {
                     return Err(Error::UnsupportedFormat {
                         reason: format!(
-                            "rocksdb keyspace version {} is newer than this build's ({})",
+                            "rocksdb format version {} (this build reads version {}; files of \
+                             c1z builds from before the format was frozen are not readable)",
                             header.manifest.engine_schema_version,
                             rocks::SCHEMA_VERSION
                         ),

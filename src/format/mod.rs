@@ -26,7 +26,7 @@
 //! payload is a Pebble database that this build cannot read. c1z recognizes them, reports
 //! and verifies their manifest and frames, and refuses to open their data with
 //! [`crate::Error::EngineNotSupported`]. c1z's own v3 files name the engine `rocksdb`
-//! (keyspace version in `engine_schema_version`) and carry a RocksDB checkpoint as tar +
+//! (format version in `engine_schema_version`) and carry a RocksDB checkpoint as tar +
 //! zstd (default) or tar, with normalized tar headers.
 //!
 //! # Version changes
@@ -34,14 +34,9 @@
 //! - v1: unchanged since baton's first release; the SQLite schema inside evolved (see
 //!   [`crate::engine::sqlite`]) and is migrated on open.
 //! - v3: introduced by baton-sdk for its Pebble engine. c1z 0.1 adds engine `rocksdb`,
-//!   keyspace version 1 (see `engine::rocks`), then version 2: a grant whose id is
-//!   `entitlement:type:principal` stores the id as a two-byte marker in its key tail
-//!   (about a quarter fewer bytes per expanded grant); version 3: grants made by
-//!   expansion are stored without the entitlement they share (one snapshot row per
-//!   entitlement); version 4: grants are found by entitlement resource through one entry
-//!   per entitlement and resource instead of an index key per grant. This build reads 1
-//!   to 4 and writes 4 (opening an older file rebuilds that index in the working copy);
-//!   older builds refuse newer keyspaces cleanly.
+//!   format version 1 (`engine_schema_version` 1), documented byte by byte in
+//!   `docs/format-rocksdb.md` with its own version history. The layouts of pre-release
+//!   builds (their keyspaces 1 to 4) are not read.
 
 pub mod v1;
 pub mod v3;

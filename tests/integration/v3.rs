@@ -304,141 +304,75 @@ fn ids_by_principal(store: &c1z::AnyStore, principal: &str) -> Vec<String> {
 }
 
 /// Copies of `testdata/<name>` and `testdata/sample.c1z` in a temp directory.
-fn old_keyspace_and_sample(
-    name: &str,
-) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+fn fixture_and_sample(name: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let dir = tempfile::tempdir().unwrap();
-    let old = dir.path().join(name);
-    std::fs::copy(testdata.join(name), &old).unwrap();
+    let fixture = dir.path().join(name);
+    std::fs::copy(testdata.join(name), &fixture).unwrap();
     let sqlite = dir.path().join("sample.c1z");
     std::fs::copy(testdata.join("sample.c1z"), &sqlite).unwrap();
-    (dir, old, sqlite)
+    (dir, fixture, sqlite)
 }
 
-/// The keyspace version a RocksDB v3 file's manifest names.
-fn keyspace_version(path: &std::path::Path) -> u32 {
+/// The format version a RocksDB v3 file's manifest names.
+fn format_version(path: &std::path::Path) -> u32 {
     c1z::format::v3::read_header(path)
         .unwrap()
         .manifest
         .engine_schema_version
 }
 
-/// `testdata/keyspace-v1.rocks.c1z` was written by c1z before keyspace version 2 (grant
-/// tails spell every id out). This build reads it, and a copy expanded here (new rows
-/// with canonical-id markers beside the old literal ones) saves as version 2 with the
-/// same grants as the SQLite file generated from the same seed.
-#[test]
-fn a_keyspace_version_1_file_reads_and_upgrades() {
-    let (_dir, v1, sqlite) = old_keyspace_and_sample("keyspace-v1.rocks.c1z");
-    assert_eq!(keyspace_version(&v1), 1);
-    {
-        let old = C1zFile::open_read_only(&v1).unwrap();
-        let reference = C1zFile::open_read_only(&sqlite).unwrap();
-        let grants = grant_map(old.store());
-        assert_eq!(grants, grant_map(reference.store()));
-        // Its per-grant resource index (keyspaces 1 to 3) is replaced on open.
-        assert_eq!(
-            grants_by_resource(old.store()),
-            grants_by_resource(reference.store())
-        );
-        let (id, (principal, _)) = grants.iter().next().unwrap();
-        assert!(ids_by_principal(old.store(), principal).contains(id));
-    }
-    for path in [&v1, &sqlite] {
-        let f = C1zFile::open(path).unwrap();
-        let run = f.store().sync_runs().unwrap().remove(0);
-        let report = c1z::expand::expand(f.store(), &run.id, &Default::default()).unwrap();
-        assert!(report.grants_added > 0);
-        f.close().unwrap();
-    }
-    assert_eq!(keyspace_version(&v1), c1z::engine::rocks::SCHEMA_VERSION);
-    let upgraded = C1zFile::open(&v1).unwrap();
-    let reference = C1zFile::open_read_only(&sqlite).unwrap();
-    let grants = grant_map(upgraded.store());
-    assert_eq!(grants, grant_map(reference.store()));
-    assert_eq!(
-        grants_by_resource(upgraded.store()),
-        grants_by_resource(reference.store())
-    );
-    // Every grant is found by principal and deleted by id, old tails and new alike.
-    for (id, (principal, _)) in &grants {
-        assert!(
-            ids_by_principal(upgraded.store(), principal).contains(id),
-            "{id} by principal"
+/// Every object of every kind but grants, as `(kind, id) → (stored bytes, discovered_at)`.
+fn objects(
+    store: &c1z::AnyStore,
+) -> std::collections::BTreeMap<(&'static str, String), (Vec<u8>, chrono::NaiveDateTime)> {
+    let mut out = std::collections::BTreeMap::new();
+    let at = |t: &chrono::NaiveDateTime| *t;
+    for r in store.stream_resource_types(Default::default()) {
+        let r = r.unwrap();
+        out.insert(
+            ("resource type", r.value.id.clone()),
+            (r.value.encode_to_vec(), at(&r.discovered_at)),
         );
     }
-    let sync = upgraded.store().sync_runs().unwrap().remove(0).id;
-    // Rewriting a grant stored under a version-1 tail updates that row in place: no second
-    // row appears under the marker form of the same id.
-    let old_id = grants
-        .keys()
-        .find(|id| {
-            let r = upgraded.store().grant(Some(&sync), id).unwrap().unwrap();
-            r.grant.sources.is_none()
-        })
-        .unwrap()
-        .clone();
-    let mut rewritten = upgraded
-        .store()
-        .grant(Some(&sync), &old_id)
-        .unwrap()
-        .unwrap();
-    rewritten.grant.annotations.clear();
-    rewritten.grant.sources = Some(c1z::pb::c1::connector::v2::GrantSources {
-        sources: [(
-            "x".to_owned(),
-            c1z::pb::c1::connector::v2::grant_sources::GrantSource { is_direct: true },
-        )]
-        .into(),
-    });
-    upgraded
-        .store()
-        .put_grants(&sync, &[rewritten.clone()], c1z::GrantUpsertMode::Replace)
-        .unwrap();
-    let after = upgraded
-        .store()
-        .all_grants(c1z::GrantQuery::default())
-        .unwrap();
-    assert_eq!(after.len(), grants.len());
-    assert_eq!(after.iter().filter(|r| r.grant.id == old_id).count(), 1);
-    assert_eq!(
-        upgraded
-            .store()
-            .grant(Some(&sync), &old_id)
-            .unwrap()
-            .unwrap()
-            .grant
-            .sources,
-        rewritten.grant.sources
-    );
-    for id in grants.keys() {
-        assert!(upgraded.store().delete_grant(&sync, id).unwrap(), "{id}");
+    for r in store.stream_resources(Default::default()) {
+        let r = r.unwrap();
+        let id = r.value.id.clone().unwrap();
+        out.insert(
+            ("resource", format!("{}:{}", id.resource_type, id.resource)),
+            (r.value.encode_to_vec(), at(&r.discovered_at)),
+        );
     }
-    assert!(
-        upgraded
-            .store()
-            .all_grants(c1z::GrantQuery::default())
-            .unwrap()
-            .is_empty()
-    );
-    for (principal, _) in grants.values() {
-        assert!(ids_by_principal(upgraded.store(), principal).is_empty());
+    for r in store.stream_entitlements(Default::default()) {
+        let r = r.unwrap();
+        out.insert(
+            ("entitlement", r.value.id.clone()),
+            (r.value.encode_to_vec(), at(&r.discovered_at)),
+        );
     }
+    for a in store.stream_assets(Default::default()) {
+        let a = a.unwrap();
+        out.insert(
+            ("asset", a.id.clone()),
+            (
+                [a.content_type.as_bytes(), b"\0", &a.data].concat(),
+                at(&a.discovered_at),
+            ),
+        );
+    }
+    out
 }
 
-/// Table bodies compressed ahead of a save splice into the tar + zstd stream: the stream
-/// decodes to exactly the tar `write_tar` makes, whichever files were precompressed.
-/// `testdata/keyspace-v3.rocks.c1z` was written and expanded by c1z before keyspace
-/// version 4 (a per-grant resource index; by-id entries holding whole tails). This build
-/// reads it as the same grants, stored bytes and by-resource lists as the SQLite sample
-/// expanded here; expanding it again changes nothing; a derived grant is found and
-/// deleted by id; and it saves as version 4.
+/// `testdata/format-v1.rocks.c1z` is the frozen RocksDB format, version 1
+/// (`docs/format-rocksdb.md`), as this build wrote it from the seed of `sample.c1z` and
+/// expanded: every key family and both grant forms. It must read, now and after any
+/// future change, as the same objects, grants, stored bytes and by-resource lists as the
+/// SQLite sample expanded here; expanding it again changes nothing; a read-only open
+/// leaves it byte for byte alone; and a writable copy saves and reads back.
 #[test]
-fn a_keyspace_version_3_file_reads_and_upgrades() {
-    let (_dir, v3, sqlite) = old_keyspace_and_sample("keyspace-v3.rocks.c1z");
-    let version = keyspace_version;
-    assert_eq!(version(&v3), 3);
+fn the_frozen_format_fixture_reads_as_the_sqlite_sample() {
+    let (_dir, fixture, sqlite) = fixture_and_sample("format-v1.rocks.c1z");
+    assert_eq!(format_version(&fixture), 1);
     {
         let f = C1zFile::open(&sqlite).unwrap();
         let run = f.store().sync_runs().unwrap().remove(0);
@@ -455,30 +389,52 @@ fn a_keyspace_version_3_file_reads_and_upgrades() {
             })
             .collect()
     };
+    let before = std::fs::read(&fixture).unwrap();
     let reference = C1zFile::open_read_only(&sqlite).unwrap();
     let want = grant_map(reference.store());
     assert_eq!(want.len(), 205 + 234);
     {
-        let old = C1zFile::open_read_only(&v3).unwrap();
-        assert_eq!(grant_map(old.store()), want);
-        assert!(
-            stored(old.store()) == stored(reference.store()),
-            "stored bytes"
-        );
-        assert_eq!(
-            grants_by_resource(old.store()),
-            grants_by_resource(reference.store())
-        );
+        let frozen = C1zFile::open_read_only(&fixture).unwrap();
+        let (got, expected) = (frozen.store(), reference.store());
+        assert_eq!(grant_map(got), want);
+        assert!(stored(got) == stored(expected), "stored bytes");
+        assert_eq!(grants_by_resource(got), grants_by_resource(expected));
+        let bytes_only = |s| -> Vec<_> {
+            objects(s)
+                .into_iter()
+                .map(|(k, (data, _))| (k, data))
+                .collect()
+        };
+        assert_eq!(bytes_only(got), bytes_only(expected));
+        let runs = got.sync_runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert!(runs[0].is_finished());
+        // Times decode as the generator's clock wrote them: within the run.
+        let (start, end) = (runs[0].started_at, runs[0].ended_at.unwrap());
+        assert!(start < end);
+        for (k, (_, at)) in objects(got) {
+            assert!(start <= at && at <= end, "{k:?} at {at}");
+        }
+        // Edges and their flags survive: the connector's expandable grants.
+        let edges = got
+            .all_grants(c1z::GrantQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|g| g.expansion.is_some())
+            .count();
+        assert_eq!(edges, 9);
+        let (id, (principal, _)) = want.iter().next().unwrap();
+        assert!(ids_by_principal(got, principal).contains(id));
     }
-    assert_eq!(version(&v3), 3, "a read-only open leaves the file alone");
-    let f = C1zFile::open(&v3).unwrap();
+    assert!(
+        std::fs::read(&fixture).unwrap() == before,
+        "a read-only open leaves the file alone"
+    );
+    let f = C1zFile::open(&fixture).unwrap();
     let sync = f.store().sync_runs().unwrap().remove(0).id;
     let report = c1z::expand::expand(f.store(), &sync, &Default::default()).unwrap();
     assert_eq!((report.grants_added, report.grants_updated), (0, 0));
-    for id in want.keys() {
-        assert!(f.store().grant(Some(&sync), id).unwrap().is_some(), "{id}");
-    }
-    // A derived grant (no self-source), found through its old by-id entry.
+    // A derived grant (no self-source), found by id and deleted.
     let (derived, (principal, _)) = want
         .iter()
         .find(|(id, (_, sources))| {
@@ -488,14 +444,40 @@ fn a_keyspace_version_3_file_reads_and_upgrades() {
     assert!(f.store().delete_grant(&sync, derived).unwrap());
     assert!(!f.store().delete_grant(&sync, derived).unwrap());
     f.close().unwrap();
-    assert_eq!(version(&v3), c1z::engine::rocks::SCHEMA_VERSION);
-    let upgraded = C1zFile::open_read_only(&v3).unwrap();
+    assert_eq!(format_version(&fixture), c1z::engine::rocks::SCHEMA_VERSION);
+    let saved = C1zFile::open_read_only(&fixture).unwrap();
     let mut expected = want.clone();
     expected.remove(derived);
-    assert_eq!(grant_map(upgraded.store()), expected);
-    assert!(!ids_by_principal(upgraded.store(), principal).contains(derived));
+    assert_eq!(grant_map(saved.store()), expected);
+    assert!(!ids_by_principal(saved.store(), principal).contains(derived));
 }
 
+/// Files of other format versions are refused with a typed error before anything is read:
+/// pre-release layouts (manifest versions 2 to 4) and future ones.
+#[test]
+fn other_rocksdb_format_versions_are_refused() {
+    let (dir, fixture, _) = fixture_and_sample("format-v1.rocks.c1z");
+    let bytes = std::fs::read(&fixture).unwrap();
+    let header = c1z::format::v3::read_header(&fixture).unwrap();
+    let payload = &bytes[9 + header.manifest_len as usize..];
+    for version in [0, 2, 4, 99] {
+        let manifest = C1zManifestV3 {
+            engine_schema_version: version,
+            ..header.manifest.clone()
+        };
+        let path = dir.path().join(format!("v{version}.c1z"));
+        std::fs::write(&path, envelope(&manifest, payload)).unwrap();
+        let err = C1zFile::open_read_only(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedFormat { .. }),
+            "version {version}: {err}"
+        );
+        assert!(err.to_string().contains("format version"), "{err}");
+    }
+}
+
+/// Table bodies compressed ahead of a save splice into the tar + zstd stream: the stream
+/// decodes to exactly the tar `write_tar` makes, whichever files were precompressed.
 #[test]
 fn precompressed_bodies_decode_to_the_same_tar() {
     use c1z::format::v3_payload::{

@@ -1,5 +1,6 @@
 //! The RocksDB keyspace: typed key prefixes, a compact sync number, and order-preserving
-//! tuple components (baton's Pebble tuple encoding).
+//! tuple components (baton's Pebble tuple encoding). The byte-level contract, values
+//! included, is `docs/format-rocksdb.md`; this module is its implementation.
 //!
 //! Unlike baton's Pebble files, one file holds several sync runs: every row key carries
 //! the run's sync number (`seq`, a big-endian u32 assigned at creation), so a run's rows
@@ -7,14 +8,14 @@
 //!
 //! | family | key | value |
 //! |---|---|---|
-//! | resource type | `01 seq esc(id)` | header, data |
-//! | resource | `02 seq esc(rt) 00 esc(rid)` | header, parent?, data |
-//! | entitlement | `03 seq esc(rt) 00 esc(rid) 00 esc(id)` | header, data |
-//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 id` (`id`: `01 03` when it is `entitlement_id:p_rt:p_id`, else `esc(id)`) | header, identity, expansion, data; or, for a grant made by expansion, header, entitlement snapshot version, principal, sources |
-//! | entitlement snapshot | `09 seq esc(entitlement_id) 00 version` (u32 BE) | resource type, resource, entitlement data (as derived grants embed it) |
-//! | asset | `05 seq esc(id)` | header, content type, data |
-//! | sync run | `06 seq` | the run's columns |
+//! | resource type | `01 seq esc(id)` | `ObjectRow` |
+//! | resource | `02 seq esc(rt) 00 esc(rid)` | `ObjectRow` |
+//! | entitlement | `03 seq esc(rt) 00 esc(rid) 00 esc(id)` | `ObjectRow` |
+//! | grant | `04 seq esc(entitlement_id) 00 esc(p_rt) 00 esc(p_id) 00 id` (`id`: `01 03` when it is `entitlement_id:p_rt:p_id`, else `esc(id)`) | `GrantRow`, stored or derived form |
+//! | asset | `05 seq esc(id)` | `AssetRow` |
+//! | sync run | `06 seq` | `SyncRunRow` |
 //! | sync id → seq | `08 esc(sync_id)` | seq (u32 BE) |
+//! | entitlement snapshot | `09 seq esc(entitlement_id) 00 version` (u32 BE) | `EntitlementSnapshot` |
 //! | resource by parent | `07 01 seq esc(p_rt) 00 esc(p_id) 00 <resource tail>` | empty |
 //! | entitlement by id | `07 02 seq esc(id)` | entitlement tail |
 //! | grant by id | `07 03 seq esc(id)` | grant tail; for a canonical id, `01 03` and two lengths (see [`push_id_value`]) |
@@ -23,18 +24,21 @@
 //! | entitlement granted on resource | `07 07 seq esc(rt) 00 esc(rid) 00 esc(entitlement_id)` | empty |
 //! | engine meta | `FF <name>` | u32 BE |
 //!
-//! `esc` copies bytes except `00 → 01 01` and `01 → 01 02`; components are joined by one
-//! `00`. Byte order of keys equals the order of their component lists, and a "by value"
-//! prefix ends with a `00` so `ent` never matches `entitlement-1`. A row's *tail* is its key
-//! after `family seq`; indexes embed tails so a lookup is one seek plus one point read.
-//! Identities are the external ids, as in the SQLite engine (upserts by `(id, sync)`).
+//! Values named in the table are messages of `proto/c1z/rocksdb/v1/rows.proto`
+//! ([`super::values`]). `esc` copies bytes except `00 → 01 01` and `01 → 01 02`;
+//! components are joined by one `00`. Byte order of keys equals the order of their
+//! component lists, and a "by value" prefix ends with a `00` so `ent` never matches
+//! `entitlement-1`. A row's *tail* is its key after `family seq`; indexes embed tails so a
+//! lookup is one seek plus one point read. Identities are the external ids, as in the
+//! SQLite engine (upserts by `(id, sync)`).
 //!
-//! "Entitlement granted on resource" (keyspace version 4) says that some grant of the
-//! entitlement was written with that entitlement resource: one entry per entitlement and
-//! resource, not per grant. Grants by resource are the grant rows of those entitlements
-//! whose own resource matches; entries outlive deleted grants (they only cost a scan).
-//! Keyspaces 1 to 3 kept a per-grant index instead (`07 06 seq esc(rt) 00 esc(rid) 00
-//! <grant tail>`), which opening such a database replaces.
+//! "Entitlement granted on resource" says that some grant of the entitlement was written
+//! with that entitlement resource: one entry per entitlement and resource, not per grant.
+//! Grants by resource are the grant rows of those entitlements whose own resource matches;
+//! entries outlive deleted grants (they only cost a scan).
+//!
+//! Retired discriminator bytes are never reused: index `07 06` (a per-grant resource index
+//! of pre-release builds) stays unassigned.
 
 /// Family bytes.
 pub(super) mod family {
@@ -57,8 +61,7 @@ pub(super) mod index {
     pub(crate) const GRANT_BY_ID: u8 = 0x03;
     pub(crate) const GRANT_BY_PRINCIPAL: u8 = 0x04;
     pub(crate) const GRANT_NEEDS_EXPANSION: u8 = 0x05;
-    /// Keyspaces 1 to 3 only: one entry per grant (see the module docs).
-    pub(crate) const LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE: u8 = 0x06;
+    // 0x06: retired (a pre-release per-grant resource index); never reuse it.
     pub(crate) const ENTITLEMENT_GRANTED_ON_RESOURCE: u8 = 0x07;
     pub(crate) const ALL: [u8; 6] = [
         RESOURCE_BY_PARENT,
@@ -121,7 +124,7 @@ fn is_canonical_id(entitlement: &str, principal_type: &str, principal_id: &str, 
 }
 
 /// Appends a grant row's tail: `entitlement 00 principal_type 00 principal_id 00 id`, the
-/// id as [`CANONICAL_ID`] when it is canonical (keyspace version 2).
+/// id as [`CANONICAL_ID`] when it is canonical.
 pub(super) fn push_grant_tail(
     out: &mut Vec<u8>,
     entitlement: &str,
@@ -188,8 +191,8 @@ pub(super) fn untuple_grant_tail(tail: &[u8]) -> Option<[Vec<u8>; 4]> {
 /// Bytes of an index key's head (`07 idx seq`).
 pub(super) const INDEX_HEAD_LEN: usize = 6;
 
-/// Appends the value of a grant's by-id entry: its tail, or for a canonical id (keyspace
-/// version 4) [`CANONICAL_ID`] and the escaped lengths of the entitlement and the
+/// Appends the value of a grant's by-id entry: its tail, or for a canonical id
+/// [`CANONICAL_ID`] and the escaped lengths of the entitlement and the
 /// principal type as varints, from which [`id_entry_tail`] rebuilds the tail out of the
 /// entry's key. A tail never starts with `01 03` (escaping never produces it), so both
 /// forms read back.
@@ -313,7 +316,7 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `09 seq <escaped entitlement id> 00 version`: one encoding of an entitlement that
-/// derived grants embed (keyspace version 3).
+/// derived grants embed.
 pub(super) fn snapshot_key(seq: u32, escaped_entitlement: &[u8], version: u32) -> Vec<u8> {
     let mut k = head(family::ENTITLEMENT_SNAPSHOT, seq);
     k.extend_from_slice(escaped_entitlement);

@@ -6,6 +6,8 @@
 //! the order of listed rows: key order here, insertion order in SQLite.
 
 mod bulk;
+#[cfg(test)]
+mod golden;
 mod idfilter;
 mod keys;
 mod reader;
@@ -26,18 +28,19 @@ use idfilter::IdFilter;
 /// Engine name written in v3 manifests.
 pub const ENGINE: &str = "rocksdb";
 
-/// Keyspace version this build writes (manifest `engine_schema_version`); it reads 1 to 4.
-/// Version 2 writes a grant's canonical id as a marker in its key tail (see
-/// [`keys::push_grant_tail`]); version 3 stores grants made by expansion without the
-/// entitlement they share, which one snapshot row per entitlement holds (see
-/// [`values::DERIVED_GRANT_VERSION`]); version 4 indexes grants by entitlement resource
-/// with one entry per entitlement instead of one per grant, and shortens the by-id entry
-/// of a canonical id (see [`keys`] and [`keys::push_id_value`]). Older builds refuse
-/// newer keyspaces.
-pub const SCHEMA_VERSION: u32 = 4;
+/// The RocksDB format version this build writes and reads (the manifest's
+/// `engine_schema_version`, and the database's `FF format_version` entry): version 1, the
+/// format documented in `docs/format-rocksdb.md`. Values are tagged (protobuf) messages, so
+/// adding a field needs no new version; a new version is for a change old readers would
+/// misread.
+pub const SCHEMA_VERSION: u32 = 1;
 
-/// The oldest keyspace version this build reads.
-const OLDEST_SCHEMA_VERSION: u32 = 1;
+/// Meta entry holding [`SCHEMA_VERSION`].
+const FORMAT_VERSION_KEY: &str = "format_version";
+
+/// Meta entry of the databases of c1z builds before the format was frozen (their layouts
+/// are not readable).
+const PRE_RELEASE_VERSION_KEY: &str = "schema_version";
 
 impl From<rocksdb::Error> for Error {
     fn from(e: rocksdb::Error) -> Self {
@@ -173,76 +176,52 @@ impl RocksStore {
                 w
             },
         };
-        match store.db.get(keys::meta_key("schema_version"))? {
-            Some(v) => match u32_value(&v) {
-                Some(SCHEMA_VERSION) => {}
-                Some(OLDEST_SCHEMA_VERSION..SCHEMA_VERSION) => {
-                    // Versions 2 and 3 only add key and value forms; version 4 replaces an
-                    // index, which every open (a private working copy) rebuilds before
-                    // anything reads it.
-                    store.replace_legacy_resource_index()?;
-                    store.db.put(
-                        keys::meta_key("schema_version"),
-                        SCHEMA_VERSION.to_be_bytes(),
-                    )?;
-                }
-                Some(other) => {
-                    return Err(Error::UnsupportedFormat {
-                        reason: format!(
-                            "rocksdb keyspace version {other} (this build reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})"
-                        ),
-                    });
-                }
-                None => {
-                    return Err(Error::corrupt(
-                        "rocksdb database",
-                        "malformed schema version",
-                    ));
-                }
-            },
-            None => {
-                // A new database: stamp it (a working copy, so even read-only opens may).
-                store.db.put(
-                    keys::meta_key("schema_version"),
-                    SCHEMA_VERSION.to_be_bytes(),
-                )?;
-            }
-        }
+        store.check_format_version()?;
         Ok(store)
     }
 
-    /// Replaces keyspace 1 to 3's per-grant "grant by entitlement resource" index
-    /// (`07 06 seq rt 00 rid 00 <grant tail>`) with one "entitlement granted on resource"
-    /// entry per entitlement and resource (`07 07 seq rt 00 rid 00 <entitlement>`).
-    fn replace_legacy_resource_index(&self) -> Result<()> {
-        let legacy = [
-            keys::family::INDEX,
-            keys::index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE,
-        ];
-        let end = [
-            keys::family::INDEX,
-            keys::index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE + 1,
-        ];
-        let mut it = self.iter_below(Some(end.to_vec()), &legacy);
-        let mut batch = rocksdb::WriteBatch::default();
-        let mut last = Vec::new();
-        let mut any = false;
-        while let Some(k) = it.key() {
-            any = true;
-            // Keys sort by (rt, rid, tail): one entitlement's entries are adjacent.
-            let (entry, _) = reader::granted_on_of_legacy_key(k)?;
-            if entry != last {
-                batch.put(&entry, b"");
-                last = entry;
+    /// Checks the database's format version, stamping a new (empty) database.
+    fn check_format_version(&self) -> Result<()> {
+        match self.db.get(keys::meta_key(FORMAT_VERSION_KEY))? {
+            Some(v) => match u32_value(&v) {
+                Some(SCHEMA_VERSION) if v.len() == 4 => Ok(()),
+                Some(other) if v.len() == 4 => Err(Error::UnsupportedFormat {
+                    reason: format!(
+                        "rocksdb format version {other} (this build reads version {SCHEMA_VERSION})"
+                    ),
+                }),
+                _ => Err(Error::corrupt(
+                    "rocksdb database",
+                    "malformed format version",
+                )),
+            },
+            None => {
+                if let Some(v) = self.db.get(keys::meta_key(PRE_RELEASE_VERSION_KEY))? {
+                    return Err(Error::UnsupportedFormat {
+                        reason: format!(
+                            "a rocksdb database of a c1z build from before the format was \
+                             frozen (keyspace {}); convert it to v1 with that build",
+                            u32_value(&v).map_or_else(|| "?".into(), |n| n.to_string())
+                        ),
+                    });
+                }
+                let mut any = self.db.raw_iterator();
+                any.seek_to_first();
+                if any.valid() {
+                    return Err(Error::corrupt(
+                        "rocksdb database",
+                        "rows without a format version",
+                    ));
+                }
+                any.status()?;
+                // A new database: stamp it (a working copy, so even read-only opens may).
+                self.db.put(
+                    keys::meta_key(FORMAT_VERSION_KEY),
+                    SCHEMA_VERSION.to_be_bytes(),
+                )?;
+                Ok(())
             }
-            it.next();
         }
-        it.status()?;
-        if any {
-            batch.delete_range(legacy, end);
-            self.db.write_opt(batch, &self.write_opts)?;
-        }
-        Ok(())
     }
 
     /// Sets the memory a bulk grant write (between `begin_bulk_grants` and

@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use super::keys::{self, family, index};
-use super::values::{DERIVED_GRANT_VERSION, ValueReader, decode_sync_run};
+use super::values::{
+    decode_asset, decode_grant_row, decode_object, decode_snapshot, decode_sync_run,
+};
 use super::{ENGINE, RocksStore};
 use crate::codec::{self, GrantIdentity};
 use crate::error::{Error, Result};
@@ -58,26 +60,25 @@ fn after_separators(tail: &[u8], n: usize) -> Result<&[u8]> {
     Err(Error::corrupt("rocksdb index key", "too few components"))
 }
 
-/// The "entitlement granted on resource" entry (`07 07 seq rt 00 rid 00 <entitlement>`)
-/// that a key of keyspaces 1 to 3's per-grant resource index (`07 06 seq rt 00 rid 00
-/// <grant tail>`) stands for, and that key's grant tail.
-pub(super) fn granted_on_of_legacy_key(key: &[u8]) -> Result<(Vec<u8>, &[u8])> {
-    let tail = after_separators(key.get(keys::INDEX_HEAD_LEN..).unwrap_or_default(), 2)?;
+/// A by-resource page token (`07 07 seq rt 00 rid 00 <grant tail>`) as its "granted on"
+/// entry's key and the grant tail.
+fn split_resource_token(key: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let tail = after_separators(key.get(keys::INDEX_HEAD_LEN..)?, 2).ok()?;
     let entitlement = keys::first_component(tail);
-    let mut entry = key[..key.len() - tail.len() + entitlement.len()].to_vec();
-    entry[1] = index::ENTITLEMENT_GRANTED_ON_RESOURCE;
-    Ok((entry, tail))
+    Some((
+        key[..key.len() - tail.len() + entitlement.len()].to_vec(),
+        tail,
+    ))
 }
 
 pub(super) fn record<T: prost::Message + Default>(
     what: &'static str,
     value: &[u8],
 ) -> Result<Record<T>> {
-    let mut r = ValueReader::new(value)?;
-    let discovered_at = r.time()?;
+    let row = decode_object(value)?;
     Ok(Record {
-        value: codec::decode(what, r.tail())?,
-        discovered_at,
+        value: codec::decode(what, row.data)?,
+        discovered_at: row.discovered_at,
     })
 }
 
@@ -134,11 +135,11 @@ pub(super) struct Snapshot {
 
 impl Snapshot {
     pub(super) fn decode(value: &[u8]) -> Result<Self> {
-        let mut r = ValueReader::new(value)?;
+        let row = decode_snapshot(value)?;
         Ok(Snapshot {
-            resource_type_id: r.string()?,
-            resource_id: r.string()?,
-            data: r.tail().to_vec(),
+            resource_type_id: row.resource_type_id,
+            resource_id: row.resource_id,
+            data: row.entitlement,
         })
     }
 
@@ -181,41 +182,31 @@ impl RocksStore {
         value: &'a [u8],
         seen: &mut Snapshots,
     ) -> Result<GrantValue<'a>> {
-        if value.first() != Some(&DERIVED_GRANT_VERSION) {
-            let mut r = ValueReader::new(value)?;
-            let discovered_at = r.time()?;
-            let needs_expansion = r.u8()? & 1 != 0;
-            let expansion = r.opt_bytes()?;
-            let resource_type_id = r.string()?;
-            let resource_id = r.string()?;
+        let row = decode_grant_row(value)?;
+        let Some(version) = row.entitlement_snapshot else {
             return Ok(GrantValue {
-                discovered_at,
-                needs_expansion,
-                expansion,
-                resource_type_id,
-                resource_id,
-                body: GrantBody::Stored(r.tail()),
+                discovered_at: row.discovered_at,
+                needs_expansion: row.needs_expansion,
+                expansion: row.expansion,
+                resource_type_id: row.resource_type_id.to_owned(),
+                resource_id: row.resource_id.to_owned(),
+                body: GrantBody::Stored(row.data),
             });
-        }
-        let mut r = ValueReader::with_version(value, DERIVED_GRANT_VERSION)?;
-        let discovered_at = r.time()?;
-        let version = r.u32()?;
-        let principal = r.bytes()?;
-        let sources = r.tail();
+        };
         let snapshot = self.snapshot(
             keys::snapshot_key(seq, keys::first_component(tail), version),
             seen,
         )?;
         Ok(GrantValue {
-            discovered_at,
+            discovered_at: row.discovered_at,
             needs_expansion: false,
             expansion: None,
             resource_type_id: snapshot.resource_type_id.clone(),
             resource_id: snapshot.resource_id.clone(),
             body: GrantBody::Derived {
                 snapshot,
-                principal,
-                sources,
+                principal: row.principal,
+                sources: row.sources,
             },
         })
     }
@@ -381,8 +372,8 @@ impl RocksStore {
     /// narrowed to the entry's resource (an entitlement granted on two resources is
     /// listed under each, with that resource's grants only).
     ///
-    /// Rows come in the order of `rt rid <grant tail>`, as keyspaces 1 to 3 indexed them,
-    /// and a page token is that key under the old index's head (`07 06 seq ...`).
+    /// Rows come in the order of `rt rid <grant tail>`, and a page token is the last row's
+    /// `07 07 seq rt 00 rid 00 <grant tail>` (its entry's key, extended to the grant).
     fn grants_by_resource_page<T>(
         &self,
         query: &GrantQuery,
@@ -390,7 +381,7 @@ impl RocksStore {
         page: &PageRequest,
         mut row: impl FnMut(&GrantQuery, u32, &[u8], &[u8]) -> Result<Option<T>>,
     ) -> Result<Page<T>> {
-        let token_head = [family::INDEX, index::LEGACY_GRANT_BY_ENTITLEMENT_RESOURCE];
+        let token_head = [family::INDEX, index::ENTITLEMENT_GRANTED_ON_RESOURCE];
         // The token's row as (its entry's key, its grant tail).
         let after = if page.token.is_empty() {
             None
@@ -399,7 +390,7 @@ impl RocksStore {
             let k = keys::from_hex(&page.token)
                 .filter(|k| k.starts_with(&token_head))
                 .ok_or_else(invalid)?;
-            let (entry, tail) = granted_on_of_legacy_key(&k).map_err(|_| invalid())?;
+            let (entry, tail) = split_resource_token(&k).ok_or_else(invalid)?;
             Some((entry, tail.to_vec()))
         };
         let size = page.effective_size() as usize;
@@ -868,13 +859,11 @@ impl Reader for RocksStore {
 }
 
 fn asset(id: String, value: &[u8]) -> Result<Asset> {
-    let mut r = ValueReader::new(value)?;
-    let discovered_at = r.time()?;
-    let content_type = r.string()?;
+    let (discovered_at, content_type, data) = decode_asset(value)?;
     Ok(Asset {
         id,
         content_type,
-        data: r.tail().to_vec(),
+        data,
         discovered_at,
     })
 }

@@ -12,7 +12,8 @@ use super::idfilter::IdFilter;
 use super::keys::{self, family, index};
 use super::reader::{Snapshot, Snapshots};
 use super::values::{
-    DERIVED_GRANT_VERSION, VALUE_VERSION, ValueReader, ValueWriter, encode_sync_run,
+    DerivedGrantRow, StoredGrantRow, decode_asset, decode_object, encode_asset, encode_snapshot,
+    encode_sync_run, object_value,
 };
 use crate::codec;
 use crate::error::{Error, Result};
@@ -29,41 +30,9 @@ fn id_parts(id: Option<&ResourceId>) -> (&str, &str) {
     })
 }
 
-fn object_value(discovered_at: &chrono::NaiveDateTime, data: &[u8]) -> Vec<u8> {
-    ValueWriter::new().time(discovered_at).tail(data).finish()
-}
-
-/// A grant row's value (read back by `reader::grant_value`): first-seen time,
-/// `needs_expansion`, expansion, the entitlement's resource, the grant data.
-fn grant_row_value(
-    discovered_at: &chrono::NaiveDateTime,
-    needs_expansion: bool,
-    expansion: Option<&[u8]>,
-    resource: (&str, &str),
-    data: &[u8],
-) -> Vec<u8> {
-    // version, time (12), flag, optional expansion, two length-prefixed strings, data.
-    let len = 1
-        + 12
-        + 1
-        + expansion.map_or(1, |e| 5 + e.len())
-        + 8
-        + resource.0.len()
-        + resource.1.len()
-        + data.len();
-    ValueWriter::with_capacity(len)
-        .time(discovered_at)
-        .u8(u8::from(needs_expansion))
-        .opt_bytes(expansion)
-        .str(resource.0)
-        .str(resource.1)
-        .tail(data)
-        .finish()
-}
-
 /// The `discovered_at` of an existing object value.
 fn first_seen(value: &[u8]) -> Result<chrono::NaiveDateTime> {
-    ValueReader::new(value)?.time()
+    Ok(decode_object(value)?.discovered_at)
 }
 
 /// Rows and id-index entries written earlier in the same call, so a later duplicate sees
@@ -427,11 +396,7 @@ impl RocksStore {
         let key = &entitlement.key;
         extra.push((
             keys::snapshot_key(seq, &escaped, version),
-            ValueWriter::new()
-                .str(&key.resource_type_id)
-                .str(&key.resource_id)
-                .tail(&entitlement.data)
-                .finish(),
+            encode_snapshot(&key.resource_type_id, &key.resource_id, &entitlement.data),
         ));
         versions.push((version, entitlement.data.clone()));
         Ok(version)
@@ -611,13 +576,14 @@ impl Writer for RocksStore {
                 } else if !needs && old.needs_expansion {
                     batch.delete(&needs_key);
                 }
-                let value = grant_row_value(
-                    &old.discovered_at,
-                    needs,
+                let value = StoredGrantRow {
+                    discovered_at: &old.discovered_at,
+                    needs_expansion: needs,
                     expansion,
-                    (&old.resource_type_id, &old.resource_id),
-                    &data,
-                );
+                    resource: (&old.resource_type_id, &old.resource_id),
+                    data: &data,
+                }
+                .to_value();
                 pending.put(key, value);
             } else {
                 let ent = g.entitlement.as_ref();
@@ -628,13 +594,14 @@ impl Writer for RocksStore {
                 let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
                 let ent_id = ent.map_or("", |e| e.id.as_str());
                 let tail = keys::grant_tail(ent_id, pt, pid, &g.id);
-                let value = grant_row_value(
-                    &r.discovered_at,
-                    r.needs_expansion,
-                    new_expansion.as_deref(),
-                    (rt, rid),
-                    &data,
-                );
+                let value = StoredGrantRow {
+                    discovered_at: &r.discovered_at,
+                    needs_expansion: r.needs_expansion,
+                    expansion: new_expansion.as_deref(),
+                    resource: (rt, rid),
+                    data: &data,
+                }
+                .to_value();
                 pending.put(keys::join(keys::head(family::GRANT, seq), &tail), value);
                 batch.put(
                     index_key(index::GRANT_BY_PRINCIPAL, seq, &[pt, pid], &tail),
@@ -691,14 +658,15 @@ impl Writer for RocksStore {
             if let Some(new) = self.all_new(seq, id_keys)? {
                 let value = |i: usize, buf: &mut Vec<u8>| {
                     let (r, e) = (&rows[i], &*rows[i].entitlement);
-                    *buf = ValueWriter::into_buffer(std::mem::take(buf), VALUE_VERSION)
-                        .time(&r.discovered_at)
-                        .u8(0)
-                        .opt_bytes(None)
-                        .str(&e.resource_type_id)
-                        .str(&e.resource_id)
-                        .tail(&r.data)
-                        .finish();
+                    buf.clear();
+                    StoredGrantRow {
+                        discovered_at: &r.discovered_at,
+                        needs_expansion: false,
+                        expansion: None,
+                        resource: (&e.resource_type_id, &e.resource_id),
+                        data: &r.data,
+                    }
+                    .encode(buf);
                 };
                 let new_rows = NewRows {
                     seq,
@@ -708,7 +676,8 @@ impl Writer for RocksStore {
                     id_keys,
                     extra: &[],
                     value: &value,
-                    value_bytes: rows.iter().map(|r| r.data.len() + 30).sum(),
+                    // Tags, lengths and the time: 40 bytes at most (see `StoredGrantRow::max_len`).
+                    value_bytes: rows.iter().map(|r| r.data.len() + 40).sum(),
                 };
                 return self.write_new_rows(&new_rows, new);
             }
@@ -768,12 +737,14 @@ impl Writer for RocksStore {
                 }
                 let value = |i: usize, buf: &mut Vec<u8>| {
                     let r = &rows[i];
-                    *buf = ValueWriter::into_buffer(std::mem::take(buf), DERIVED_GRANT_VERSION)
-                        .time(&r.discovered_at)
-                        .u32(versions[i])
-                        .bytes(&r.principal_data)
-                        .tail(&r.sources)
-                        .finish();
+                    buf.clear();
+                    DerivedGrantRow {
+                        discovered_at: &r.discovered_at,
+                        entitlement_snapshot: versions[i],
+                        principal: &r.principal_data,
+                        sources: &r.sources,
+                    }
+                    .encode(buf);
                 };
                 let new_rows = NewRows {
                     seq,
@@ -788,7 +759,7 @@ impl Writer for RocksStore {
                     value: &value,
                     value_bytes: rows
                         .iter()
-                        .map(|r| r.principal_data.len() + r.sources.len() + 24)
+                        .map(|r| r.principal_data.len() + r.sources.len() + 40)
                         .sum(),
                 };
                 let written = self.write_new_rows(&new_rows, new);
@@ -855,20 +826,13 @@ impl Writer for RocksStore {
         let key = keys::join(keys::head(family::ASSET, seq), &keys::tuple(&[&asset.id]));
         let (discovered, content_type) = match self.db.get(&key)? {
             Some(old) => {
-                let mut r = ValueReader::new(&old)?;
-                (r.time()?, r.string()?)
+                let (discovered, content_type, _) = decode_asset(&old)?;
+                (discovered, content_type)
             }
             None => (asset.discovered_at, asset.content_type.clone()),
         };
         let mut batch = WriteBatch::default();
-        batch.put(
-            &key,
-            ValueWriter::new()
-                .time(&discovered)
-                .str(&content_type)
-                .tail(&asset.data)
-                .finish(),
-        );
+        batch.put(&key, encode_asset(&discovered, &content_type, &asset.data));
         self.commit(batch)
     }
 
