@@ -375,7 +375,7 @@ impl C1zFile {
 
     fn write_to(&self, out: &Path) -> Result<()> {
         // A save ends any bulk phase, so the file has every grant and index.
-        crate::store::Writer::end_bulk_grants(&self.store)?;
+        self.store.end_bulk_load()?;
         match &self.store {
             AnyStore::Sqlite(s) => s.with_image(|image| {
                 write_atomically(out, |w| match image {

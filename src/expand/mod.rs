@@ -31,8 +31,8 @@ use crate::pb::c1::connector::v2::{
     Entitlement, Grant, GrantSources, ResourceId, grant_sources::GrantSource,
 };
 use crate::store::{
-    DerivedEntitlement, DerivedGrant, EntitlementKey, GrantQuery, GrantUpsertMode, ReaderExt,
-    Writer,
+    DerivedEntitlement, DerivedGrant, EntitlementKey, GrantBulkLoad, GrantQuery, GrantUpsertMode,
+    ReaderExt, Writer,
 };
 use graph::{EdgeSpec, Graph, NodeId};
 use prost::Message;
@@ -62,7 +62,7 @@ pub struct ExpandOptions {
     pub write_batch: usize,
     /// Most new members (32 bytes each) kept in memory for destinations a later layer
     /// reads, which then need no publish from the store (see
-    /// [`Writer::publish_bulk_grants`]); 0 reads every one back from the store.
+    /// [`GrantBulkLoad::publish`]); 0 reads every one back from the store.
     pub held_members: usize,
     /// Called after every layer.
     pub progress: Option<ProgressFn>,
@@ -117,7 +117,7 @@ pub struct ExpandReport {
     /// Time in store writes, in milliseconds.
     pub write_ms: u64,
     /// Time completing the indexes deferred during the writes
-    /// ([`Writer::end_bulk_grants`]), in milliseconds.
+    /// ([`GrantBulkLoad::finish`]), in milliseconds.
     pub index_ms: u64,
 }
 
@@ -216,6 +216,8 @@ fn merged_sources<'a>(flows: &[(&Member, &'a str)]) -> Vec<(&'a str, bool)> {
 
 struct Expander<'s, W: Writer + ?Sized> {
     store: &'s W,
+    /// Every write of the expansion goes through it; reads of what it wrote publish first.
+    bulk: GrantBulkLoad<'s>,
     sync: SyncId,
     opts: ExpandOptions,
     report: ExpandReport,
@@ -225,7 +227,7 @@ struct Expander<'s, W: Writer + ?Sized> {
     pending_updates: Vec<GrantRecord>,
     pending_new: Vec<DerivedGrant>,
     /// Entitlements with derived grants the store may not show yet (see
-    /// [`Writer::publish_bulk_grants`]): published only before one of them is read, so
+    /// [`GrantBulkLoad::publish`]): published only before one of them is read, so
     /// a layer nobody reads next stays in the store's buffers.
     unpublished: std::collections::HashSet<String>,
     /// New members of entitlements written this expansion and read by a later layer, in
@@ -358,7 +360,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
                     Some(merged) => merged,
                     None => {
                         // Not in principal order: read it all back once published.
-                        self.store.publish_bulk_grants()?;
+                        self.bulk.publish()?;
                         self.unpublished.clear();
                         self.report.skipped_no_principal = skipped;
                         self.read_members(source)?
@@ -448,7 +450,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
             self.pending_updates.clear();
         }
         if !self.pending_new.is_empty() {
-            self.store
+            self.bulk
                 .put_derived_grants(&self.sync, &self.pending_new)?;
             let mut last: Option<&Arc<DerivedEntitlement>> = None;
             for r in &self.pending_new {
@@ -470,7 +472,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
     fn readable(&mut self, entitlement: &str) -> Result<()> {
         if self.unpublished.contains(entitlement) {
             let start = Instant::now();
-            self.store.publish_bulk_grants()?;
+            self.bulk.publish()?;
             self.unpublished.clear();
             self.write_time += start.elapsed();
         }
@@ -652,6 +654,7 @@ pub fn expand<W: Writer + ?Sized>(
     store.require_sync_run(sync)?;
     let mut x = Expander {
         store,
+        bulk: store.bulk_grants()?,
         sync: sync.clone(),
         opts: opts.clone(),
         report: ExpandReport::default(),
@@ -730,7 +733,6 @@ pub fn expand<W: Writer + ?Sized>(
             }
         }
     }
-    x.store.begin_bulk_grants()?;
     let evaluated = evaluate(
         &mut x,
         &graph,
@@ -740,15 +742,21 @@ pub fn expand<W: Writer + ?Sized>(
         &mut progress,
     );
     let evaluated_at = Instant::now();
+    let Expander {
+        bulk,
+        mut report,
+        write_time,
+        ..
+    } = x;
     // Indexes come back whether or not the evaluation succeeded.
-    let restored = x.store.end_bulk_grants();
-    x.report.index_ms = millis(evaluated_at.elapsed());
+    let restored = bulk.finish();
+    report.index_ms = millis(evaluated_at.elapsed());
     evaluated?;
     restored?;
-    x.report.write_ms = millis(x.write_time);
-    x.report.evaluate_ms =
-        millis(evaluated_at.duration_since(eval_start)).saturating_sub(x.report.write_ms);
-    Ok(x.report)
+    report.write_ms = millis(write_time);
+    report.evaluate_ms =
+        millis(evaluated_at.duration_since(eval_start)).saturating_sub(report.write_ms);
+    Ok(report)
 }
 
 fn evaluate<W: Writer + ?Sized>(

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
-    AssetQuery, EncodedGrant, EntitlementQuery, GrantQuery, GrantUpsertMode, ObjectCounts, Page,
+    AssetQuery, EntitlementQuery, GrantBulkLoad, GrantQuery, GrantUpsertMode, ObjectCounts, Page,
     PageRequest, Reader, ResourceQuery, ResourceTypeQuery, StoredGrant, Writer,
 };
 
@@ -40,6 +40,12 @@ impl AnyStore {
     /// Records that the current content has been saved.
     pub fn mark_clean(&self) {
         on_engine!(self, s => s.state().mark_clean());
+    }
+
+    /// Ends a live bulk grant load before a save: every grant it wrote is stored and every
+    /// index complete (the load's later calls are ordinary writes).
+    pub(crate) fn end_bulk_load(&self) -> Result<()> {
+        on_engine!(self, s => s.end_bulk_load())
     }
 
     /// Whether the store refuses writes.
@@ -142,12 +148,6 @@ impl Writer for AnyStore {
     fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
         on_engine!(self, s => s.put_grants(sync, rows, mode))
     }
-    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
-        on_engine!(self, s => s.put_encoded_grants(sync, rows))
-    }
-    fn put_derived_grants(&self, sync: &SyncId, rows: &[crate::store::DerivedGrant]) -> Result<()> {
-        on_engine!(self, s => s.put_derived_grants(sync, rows))
-    }
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
         on_engine!(self, s => s.delete_grant(sync, grant_id))
     }
@@ -157,13 +157,7 @@ impl Writer for AnyStore {
     fn compact(&self) -> Result<()> {
         on_engine!(self, s => s.compact())
     }
-    fn begin_bulk_grants(&self) -> Result<()> {
-        on_engine!(self, s => s.begin_bulk_grants())
-    }
-    fn publish_bulk_grants(&self) -> Result<()> {
-        on_engine!(self, s => s.publish_bulk_grants())
-    }
-    fn end_bulk_grants(&self) -> Result<()> {
-        on_engine!(self, s => s.end_bulk_grants())
+    fn bulk_grants(&self) -> Result<GrantBulkLoad<'_>> {
+        on_engine!(self, s => s.bulk_grants())
     }
 }

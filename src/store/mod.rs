@@ -6,12 +6,15 @@
 //! behave identically on every engine.
 
 mod any;
+mod bulk;
 mod ext;
 mod iter;
 
 use std::collections::BTreeMap;
 
 pub use any::AnyStore;
+pub(crate) use bulk::BulkGrantOps;
+pub use bulk::GrantBulkLoad;
 pub use ext::{DefaultSync, RESUME_WINDOW, ReaderExt};
 pub use iter::{BoxIter, PagedIter};
 
@@ -282,11 +285,27 @@ pub struct ObjectCounts {
 /// Read primitives of a store.
 ///
 /// # Contract
-/// - List methods return rows in a stable engine order (SQLite: insertion order) and page
-///   tokens that stay valid while the store is open and unchanged; every row matching the
-///   query appears exactly once across the pages.
-/// - A `None` sync filter reads rows of every sync; gets then return the first match.
-/// - Methods may be called from several threads; engines serialize internally.
+/// - **Sync filter.** A query's `sync_id` of `Some(id)` reads that sync's rows only (an
+///   unknown id reads nothing); `None` reads the rows of every sync, and a get then returns
+///   the match of the oldest sync that has one. Choosing baton's default sync is
+///   [`ReaderExt::resolve_sync`]'s job, above this trait.
+/// - **Order and pages.** List methods return rows in a stable engine order
+///   ([`crate::engine::EngineKind::list_order`]: insertion order on SQLite, key order on
+///   RocksDB). Every row matching the query appears exactly once across the pages of one
+///   listing while the store is not written; a page token is valid only for the store that
+///   issued it, and a foreign or malformed one is [`crate::Error::InvalidArgument`]. A
+///   write between pages may make the rest of a listing show or skip the rows it touched,
+///   never others.
+/// - **Visibility.** Every write of [`Writer`] is visible to every read, on every thread,
+///   once the write returns; the only exception is the held-back grants of a live
+///   [`GrantBulkLoad`] (see its contract).
+/// - **Bytes.** Objects come back as the canonical protobuf encoding of what was written
+///   (a second write of the same id replaces the data only; identity columns and the first
+///   `discovered_at` are kept). Grants stored without an entitlement or principal come
+///   back with identity-only stubs rebuilt from the identity columns.
+/// - **Threads.** Methods may be called from several threads at once; engines serialize
+///   internally. Errors are typed: [`crate::Error::Corrupt`] for bytes that do not decode,
+///   [`crate::Error::Engine`] for the engine's own failures.
 pub trait Reader: Send + Sync {
     /// The engine's name as written in files (`sqlite`, `rocksdb`).
     fn engine(&self) -> &'static str;
@@ -423,16 +442,25 @@ pub trait Reader: Send + Sync {
 }
 
 /// Write primitives of a store. Every method of a store opened read-only fails with
-/// [`crate::Error::ReadOnly`].
+/// [`crate::Error::ReadOnly`] and changes nothing.
 ///
 /// # Contract
-/// - Object writes upsert by (external id, sync): a second write of the same id replaces
-///   the data only (the first `discovered_at` and identity columns are kept).
-/// - Each `put_*` call is atomic.
-/// - Engines do not check the sync run's state; [`crate::sync`] does.
-/// - Grants passed to [`Writer::put_grants`] must not carry a `GrantExpandable`
-///   annotation: the edge definition travels in [`GrantRecord::expansion`]
-///   ([`crate::sync::grant_record`] prepares records from connector grants).
+/// - **Upserts.** Object writes upsert by (external id, sync): a second write of the same
+///   id replaces the data only; the first write's `discovered_at` and identity columns
+///   (a resource's type, an entitlement's resource, a grant's entitlement and principal)
+///   are kept. Later rows of one call win over earlier rows of the same id.
+/// - **Atomicity.** Each call is atomic: all of its rows or none (an error leaves the
+///   store as it was before the call).
+/// - **Durability.** Writes change the private working copy only; a file is changed by
+///   saving it ([`crate::C1zFile::save`]).
+/// - **Sync runs.** Engines do not check a sync run's state, and rows may be written to a
+///   sync whose run row does not exist yet; [`crate::sync`] enforces the lifecycle.
+/// - **Expansion columns.** Grants passed to [`Writer::put_grants`] must not carry a
+///   `GrantExpandable` annotation: the edge definition travels in
+///   [`GrantRecord::expansion`] ([`crate::sync::grant_record`] prepares records from
+///   connector grants).
+/// - **Bulk loads.** [`Writer::bulk_grants`] is the one capability beyond these
+///   primitives; its own contract ([`GrantBulkLoad`]) says what readers see while it lives.
 pub trait Writer: Reader {
     /// Inserts a sync run, or replaces every column of the run with the same id.
     ///
@@ -488,64 +516,15 @@ pub trait Writer: Reader {
     /// [`crate::Error::ReadOnly`]; engine errors.
     fn compact(&self) -> Result<()>;
 
-    /// Writes grants given in their stored encoding, with the
-    /// [`GrantUpsertMode::PreserveExpansion`] rule: an existing grant with the same id
-    /// keeps its `expansion`, `needs_expansion` and `discovered_at`; a new one has no
-    /// expansion. Equivalent to decoding every row and calling [`Writer::put_grants`],
-    /// which is what the default does; engines skip the decoding and re-encoding.
+    /// Starts a bulk grant load: the capability to write many grants in their stored
+    /// encoding, fast, with the visibility rules of [`GrantBulkLoad`] (what grant expansion
+    /// uses). The default is a load of ordinary [`Writer::put_grants`] calls, which is
+    /// correct for every store; engines buffer, index late and skip re-encoding.
     ///
     /// # Errors
-    /// [`crate::Error::Decode`] for data that is not a grant; as [`Writer::put_grants`].
-    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
-        self.put_grants(
-            sync,
-            &decode_encoded_grants(rows)?,
-            GrantUpsertMode::PreserveExpansion,
-        )
-    }
-
-    /// Writes grants made by expansion: as [`Writer::put_encoded_grants`] with each
-    /// grant's [`DerivedGrant::to_encoded`], which is what the default does. An engine may
-    /// store them without repeating what they share (RocksDB keeps one copy of each
-    /// entitlement).
-    ///
-    /// # Errors
-    /// As [`Writer::put_encoded_grants`].
-    fn put_derived_grants(&self, sync: &SyncId, rows: &[DerivedGrant]) -> Result<()> {
-        let encoded: Vec<EncodedGrant> = rows.iter().map(DerivedGrant::to_encoded).collect();
-        self.put_encoded_grants(sync, &encoded)
-    }
-
-    /// Fast-path hook: many grants are about to be written, and until
-    /// [`Writer::end_bulk_grants`] the only grant reads are by id, by entitlement and
-    /// by `needs_expansion`. An engine may defer maintaining its other grant indexes (SQLite)
-    /// or its background upkeep (RocksDB pauses compaction). The default does nothing,
-    /// which is correct for every engine.
-    ///
-    /// # Errors
-    /// Engine errors.
-    fn begin_bulk_grants(&self) -> Result<()> {
-        Ok(())
-    }
-
-    /// Makes every grant written since [`Writer::begin_bulk_grants`] visible to reads.
-    /// During a bulk phase an engine may hold back the grants of
-    /// [`Writer::put_encoded_grants`] (RocksDB buffers them into sorted tables) until this
-    /// call, [`Writer::end_bulk_grants`], or a write that may touch them. The default does
-    /// nothing, which is correct for an engine that never holds grants back.
-    ///
-    /// # Errors
-    /// Engine errors.
-    fn publish_bulk_grants(&self) -> Result<()> {
-        Ok(())
-    }
-
-    /// Ends a [`Writer::begin_bulk_grants`] phase: every index is complete again. Safe to
-    /// call without a matching begin.
-    ///
-    /// # Errors
-    /// Engine errors.
-    fn end_bulk_grants(&self) -> Result<()> {
-        Ok(())
+    /// [`crate::Error::ReadOnly`]; [`crate::Error::InvalidArgument`] while another load of
+    /// the store lives; engine errors.
+    fn bulk_grants(&self) -> Result<GrantBulkLoad<'_>> {
+        Ok(GrantBulkLoad::generic(self))
     }
 }

@@ -195,3 +195,15 @@ pub fn sources_map(g: &Grant) -> std::collections::BTreeMap<String, bool> {
         })
         .unwrap_or_default()
 }
+
+/// Writes grants in their stored encoding through a bulk load of their own (begun, written,
+/// finished): the `PreserveExpansion` fast path outside an expansion.
+pub fn put_encoded(
+    store: &dyn c1z::Writer,
+    sync: &c1z::SyncId,
+    rows: &[c1z::EncodedGrant],
+) -> c1z::Result<()> {
+    let load = store.bulk_grants()?;
+    load.put_encoded_grants(sync, rows)?;
+    load.finish()
+}

@@ -543,14 +543,14 @@ fn a_bulk_loaded_rocks_file_saves_and_reads_back() {
         let run = f.store().start_sync(SyncType::Full, None).unwrap();
         let m = entitlement("group", "g", "member");
         run.put_entitlements(std::slice::from_ref(&m)).unwrap();
-        f.store().begin_bulk_grants().unwrap();
+        let load = f.store().bulk_grants().unwrap();
         for chunk in 0..20 {
             let rows: Vec<_> = (0..50)
                 .map(|i| encoded(&grant(&m, "user", &format!("u{chunk:02}-{i:02}"))))
                 .collect();
-            f.store().put_encoded_grants(run.id(), &rows).unwrap();
+            load.put_encoded_grants(run.id(), &rows).unwrap();
         }
-        f.store().end_bulk_grants().unwrap();
+        load.finish().unwrap();
         run.finish().unwrap();
         f.close().unwrap();
     }
@@ -578,13 +578,13 @@ fn a_failed_bulk_write_refuses_to_save() {
     let run = store.start_sync(SyncType::Full, None).unwrap();
     let m = entitlement("group", "g", "member");
     run.put_entitlements(std::slice::from_ref(&m)).unwrap();
-    store.begin_bulk_grants().unwrap();
+    let load = store.bulk_grants().unwrap();
     let mut failed = false;
     for chunk in 0..20 {
         let rows: Vec<_> = (0..50)
             .map(|i| encoded(&grant(&m, "user", &format!("u{chunk:02}-{i:02}"))))
             .collect();
-        if store.put_encoded_grants(run.id(), &rows).is_err() {
+        if load.put_encoded_grants(run.id(), &rows).is_err() {
             failed = true;
             break;
         }

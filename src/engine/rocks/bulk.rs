@@ -1,5 +1,5 @@
-//! Bulk grant loading: between `begin_bulk_grants` and `end_bulk_grants`, the new grants of
-//! `put_encoded_grants` bypass the memtable. Their keys collect in a buffer; a worker
+//! Bulk grant loading: while a `GrantBulkLoad` lives, the new grants it writes bypass the
+//! memtable. Their keys collect in a buffer; a worker
 //! thread sorts each full buffer into a table file, which is ingested into level 0.
 //!
 //! A memtable insert is a skiplist search per key, and every byte is copied again when the
@@ -7,7 +7,7 @@
 //!
 //! Buffered grants are invisible to reads until published. A full buffer is published
 //! when the next one is handed over; [`RocksStore::publish_bulk`] publishes everything
-//! (layer ends of an expansion, `end_bulk_grants`, checkpoints, and any write that could
+//! (layer ends of an expansion, the load's end, checkpoints, and any write that could
 //! touch a buffered key). Buffered ids never repeat (callers check them first), so the
 //! order in which buffers are published does not matter.
 

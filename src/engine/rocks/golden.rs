@@ -172,25 +172,26 @@ fn rows_are_written_exactly_as_documented() {
         id: id("user", "al"),
         ..Default::default()
     };
-    store
-        .put_derived_grants(
-            &sync,
-            &[DerivedGrant {
-                entitlement: Arc::new(DerivedEntitlement {
-                    key: EntitlementKey {
-                        id: member.id.clone(),
-                        resource_type_id: "group".into(),
-                        resource_id: "eng".into(),
-                    },
-                    data: prost::Message::encode_to_vec(&member),
-                }),
-                principal: Arc::new(ResourceKey::new("user", "al")),
-                principal_data: prost::Message::encode_to_vec(&principal).into(),
-                sources,
-                discovered_at: t,
-            }],
-        )
-        .unwrap();
+    let load = store.bulk_grants().unwrap();
+    load.put_derived_grants(
+        &sync,
+        &[DerivedGrant {
+            entitlement: Arc::new(DerivedEntitlement {
+                key: EntitlementKey {
+                    id: member.id.clone(),
+                    resource_type_id: "group".into(),
+                    resource_id: "eng".into(),
+                },
+                data: prost::Message::encode_to_vec(&member),
+            }),
+            principal: Arc::new(ResourceKey::new("user", "al")),
+            principal_data: prost::Message::encode_to_vec(&principal).into(),
+            sources,
+            discovered_at: t,
+        }],
+    )
+    .unwrap();
+    load.finish().unwrap();
     store
         .put_asset(
             &sync,

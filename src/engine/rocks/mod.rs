@@ -86,8 +86,9 @@ pub struct RocksStore {
     seq_cache: Mutex<HashMap<String, u32>>,
     /// Whether memtables were switched to [`LARGE_MEMTABLE`].
     large_memtables: std::sync::atomic::AtomicBool,
-    /// Grants buffered by a bulk load (see [`bulk`]), between `begin_bulk_grants` and
-    /// `end_bulk_grants`.
+    /// A bulk grant load lives (`Writer::bulk_grants` until its end).
+    bulk_active: std::sync::atomic::AtomicBool,
+    /// Grants buffered by a bulk load (see [`bulk`]) while it lives.
     bulk_load: Mutex<Option<Box<bulk::BulkLoad>>>,
     /// Called after table files are ingested (see [`RocksStore::set_table_listener`]).
     table_listener: Option<Box<dyn Fn() + Send + Sync>>,
@@ -164,6 +165,7 @@ impl RocksStore {
             grant_ids: Mutex::new(HashMap::new()),
             seq_cache: Mutex::new(HashMap::new()),
             large_memtables: std::sync::atomic::AtomicBool::new(false),
+            bulk_active: std::sync::atomic::AtomicBool::new(false),
             bulk_load: Mutex::new(None),
             bulk_lost: std::sync::atomic::AtomicBool::new(false),
             bulk_memory: DEFAULT_BULK_MEMORY,
@@ -224,8 +226,7 @@ impl RocksStore {
         }
     }
 
-    /// Sets the memory a bulk grant write (between `begin_bulk_grants` and
-    /// `end_bulk_grants`) buffers for sorted tables: half of it per table, with at most two
+    /// Sets the memory a bulk grant load buffers for sorted tables: half of it per table, with at most two
     /// tables in memory (one filling, one being written). 0 sends every grant through the
     /// memtable. Default [`DEFAULT_BULK_MEMORY`].
     #[must_use]

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 
 use prost::Message;
 use rocksdb::WriteBatch;
@@ -21,7 +22,8 @@ use crate::model::ResourceKey;
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceId, ResourceType};
 use crate::store::{
-    DerivedEntitlement, DerivedGrant, EncodedGrant, EntitlementKey, GrantUpsertMode, Writer,
+    BulkGrantOps, DerivedEntitlement, DerivedGrant, EncodedGrant, EntitlementKey, GrantBulkLoad,
+    GrantUpsertMode, Writer,
 };
 
 fn id_parts(id: Option<&ResourceId>) -> (&str, &str) {
@@ -403,6 +405,194 @@ impl RocksStore {
     }
 }
 
+impl RocksStore {
+    /// Grants in their stored encoding (`PreserveExpansion`): certainly-new ones written
+    /// blind (into the bulk buffer while a load lives), the rest upserted.
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        {
+            let _lock = self.writable("write grants")?;
+            let seq = self.seq_for_write(sync)?;
+            let mut scratch = self.key_scratch();
+            let (tails, id_keys) = scratch.0.cleared_for(rows.len());
+            for r in rows {
+                tails.push_with(|t| {
+                    keys::push_grant_tail(
+                        t,
+                        &r.entitlement.id,
+                        &r.principal.resource_type,
+                        &r.principal.resource,
+                        &r.id,
+                    );
+                });
+            }
+            let head = keys::index_head(index::GRANT_BY_ID, seq);
+            for r in rows {
+                id_keys.push_with(|k| {
+                    k.extend_from_slice(&head);
+                    keys::push_component(k, r.id.as_bytes());
+                });
+            }
+            // The fast path writes new rows blind; any id already stored or repeated in
+            // the call takes the general upsert below instead.
+            if let Some(new) = self.all_new(seq, id_keys)? {
+                let value = |i: usize, buf: &mut Vec<u8>| {
+                    let (r, e) = (&rows[i], &*rows[i].entitlement);
+                    buf.clear();
+                    StoredGrantRow {
+                        discovered_at: &r.discovered_at,
+                        needs_expansion: false,
+                        expansion: None,
+                        resource: (&e.resource_type_id, &e.resource_id),
+                        data: &r.data,
+                    }
+                    .encode(buf);
+                };
+                let new_rows = NewRows {
+                    seq,
+                    resources: rows.iter().map(|r| resource_of(&r.entitlement)).collect(),
+                    principals: rows.iter().map(|r| &*r.principal).collect(),
+                    tails,
+                    id_keys,
+                    extra: &[],
+                    value: &value,
+                    // Tags, lengths and the time: 40 bytes at most (see `StoredGrantRow::max_len`).
+                    value_bytes: rows.iter().map(|r| r.data.len() + 40).sum(),
+                };
+                return self.write_new_rows(&new_rows, new);
+            }
+        }
+        self.put_grants(
+            sync,
+            &crate::store::decode_encoded_grants(rows)?,
+            GrantUpsertMode::PreserveExpansion,
+        )
+    }
+
+    /// Grants made by expansion: new ones stored against an entitlement snapshot.
+    fn put_derived_grants(&self, sync: &SyncId, rows: &[DerivedGrant]) -> Result<()> {
+        {
+            let _lock = self.writable("write grants")?;
+            let seq = self.seq_for_write(sync)?;
+            // Ids are canonical: each tail ends in the marker, and the id key spells the
+            // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
+            let mut scratch = self.key_scratch();
+            let (tails, id_keys) = scratch.0.cleared_for(rows.len());
+            let head = keys::index_head(index::GRANT_BY_ID, seq);
+            for r in rows {
+                let (e, p) = (&r.entitlement.key.id, &*r.principal);
+                tails.push_with(|t| {
+                    keys::push_canonical_grant_tail(t, e, &p.resource_type, &p.resource);
+                });
+                id_keys.push_with(|k| {
+                    k.extend_from_slice(&head);
+                    for (i, part) in [e.as_str(), &p.resource_type, &p.resource]
+                        .iter()
+                        .enumerate()
+                    {
+                        if i > 0 {
+                            k.push(b':');
+                        }
+                        keys::push_component(k, part.as_bytes());
+                    }
+                });
+            }
+            if let Some(new) = self.all_new(seq, id_keys)? {
+                // One snapshot lookup per run of rows on the same entitlement.
+                let mut extra = Vec::new();
+                let mut versions = Vec::with_capacity(rows.len());
+                let mut last: Option<(&std::sync::Arc<DerivedEntitlement>, u32)> = None;
+                for r in rows {
+                    let version = match last {
+                        Some((e, v)) if std::sync::Arc::ptr_eq(e, &r.entitlement) => v,
+                        _ => match self.snapshot_version(seq, &r.entitlement, &mut extra) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                self.snapshot_cache().clear();
+                                return Err(e);
+                            }
+                        },
+                    };
+                    last = Some((&r.entitlement, version));
+                    versions.push(version);
+                }
+                let value = |i: usize, buf: &mut Vec<u8>| {
+                    let r = &rows[i];
+                    buf.clear();
+                    DerivedGrantRow {
+                        discovered_at: &r.discovered_at,
+                        entitlement_snapshot: versions[i],
+                        principal: &r.principal_data,
+                        sources: &r.sources,
+                    }
+                    .encode(buf);
+                };
+                let new_rows = NewRows {
+                    seq,
+                    resources: rows
+                        .iter()
+                        .map(|r| resource_of(&r.entitlement.key))
+                        .collect(),
+                    principals: rows.iter().map(|r| &*r.principal).collect(),
+                    tails,
+                    id_keys,
+                    extra: &extra,
+                    value: &value,
+                    value_bytes: rows
+                        .iter()
+                        .map(|r| r.principal_data.len() + r.sources.len() + 40)
+                        .sum(),
+                };
+                let written = self.write_new_rows(&new_rows, new);
+                if written.is_err() {
+                    // New snapshots may not have been stored: read them again.
+                    self.snapshot_cache().clear();
+                }
+                return written;
+            }
+        }
+        let encoded: Vec<EncodedGrant> = rows.iter().map(DerivedGrant::to_encoded).collect();
+        self.put_grants(
+            sync,
+            &crate::store::decode_encoded_grants(&encoded)?,
+            GrantUpsertMode::PreserveExpansion,
+        )
+    }
+
+    /// Ends a live bulk grant load: publishes its grants (a no-op without one).
+    pub(crate) fn end_bulk_load(&self) -> Result<()> {
+        if self.state().is_read_only() || !self.bulk_active.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _lock = self.lock();
+        let ended = self.end_bulk();
+        self.bulk_active.store(false, Ordering::Release);
+        ended
+    }
+}
+
+/// The bulk grant load of a RocksDB store: new grants collect in sorted tables (see
+/// [`super::bulk`]) until published.
+struct RocksBulk<'a>(&'a RocksStore);
+
+impl BulkGrantOps for RocksBulk<'_> {
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        self.0.put_encoded_grants(sync, rows)
+    }
+
+    fn put_derived_grants(&self, sync: &SyncId, rows: &[DerivedGrant]) -> Result<()> {
+        self.0.put_derived_grants(sync, rows)
+    }
+
+    fn publish(&self) -> Result<()> {
+        let _lock = self.0.writable("write grants")?;
+        self.0.publish_bulk()
+    }
+
+    fn end(&self) -> Result<()> {
+        self.0.end_bulk_load()
+    }
+}
+
 impl Writer for RocksStore {
     fn put_sync_run(&self, run: &SyncRun) -> Result<()> {
         let _lock = self.writable("write a sync run")?;
@@ -629,155 +819,6 @@ impl Writer for RocksStore {
         self.commit(batch)
     }
 
-    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
-        {
-            let _lock = self.writable("write grants")?;
-            let seq = self.seq_for_write(sync)?;
-            let mut scratch = self.key_scratch();
-            let (tails, id_keys) = scratch.0.cleared_for(rows.len());
-            for r in rows {
-                tails.push_with(|t| {
-                    keys::push_grant_tail(
-                        t,
-                        &r.entitlement.id,
-                        &r.principal.resource_type,
-                        &r.principal.resource,
-                        &r.id,
-                    );
-                });
-            }
-            let head = keys::index_head(index::GRANT_BY_ID, seq);
-            for r in rows {
-                id_keys.push_with(|k| {
-                    k.extend_from_slice(&head);
-                    keys::push_component(k, r.id.as_bytes());
-                });
-            }
-            // The fast path writes new rows blind; any id already stored or repeated in
-            // the call takes the general upsert below instead.
-            if let Some(new) = self.all_new(seq, id_keys)? {
-                let value = |i: usize, buf: &mut Vec<u8>| {
-                    let (r, e) = (&rows[i], &*rows[i].entitlement);
-                    buf.clear();
-                    StoredGrantRow {
-                        discovered_at: &r.discovered_at,
-                        needs_expansion: false,
-                        expansion: None,
-                        resource: (&e.resource_type_id, &e.resource_id),
-                        data: &r.data,
-                    }
-                    .encode(buf);
-                };
-                let new_rows = NewRows {
-                    seq,
-                    resources: rows.iter().map(|r| resource_of(&r.entitlement)).collect(),
-                    principals: rows.iter().map(|r| &*r.principal).collect(),
-                    tails,
-                    id_keys,
-                    extra: &[],
-                    value: &value,
-                    // Tags, lengths and the time: 40 bytes at most (see `StoredGrantRow::max_len`).
-                    value_bytes: rows.iter().map(|r| r.data.len() + 40).sum(),
-                };
-                return self.write_new_rows(&new_rows, new);
-            }
-        }
-        self.put_grants(
-            sync,
-            &crate::store::decode_encoded_grants(rows)?,
-            GrantUpsertMode::PreserveExpansion,
-        )
-    }
-
-    fn put_derived_grants(&self, sync: &SyncId, rows: &[DerivedGrant]) -> Result<()> {
-        {
-            let _lock = self.writable("write grants")?;
-            let seq = self.seq_for_write(sync)?;
-            // Ids are canonical: each tail ends in the marker, and the id key spells the
-            // parts out (escaping is per byte, so esc(a:b) is esc(a):esc(b)).
-            let mut scratch = self.key_scratch();
-            let (tails, id_keys) = scratch.0.cleared_for(rows.len());
-            let head = keys::index_head(index::GRANT_BY_ID, seq);
-            for r in rows {
-                let (e, p) = (&r.entitlement.key.id, &*r.principal);
-                tails.push_with(|t| {
-                    keys::push_canonical_grant_tail(t, e, &p.resource_type, &p.resource);
-                });
-                id_keys.push_with(|k| {
-                    k.extend_from_slice(&head);
-                    for (i, part) in [e.as_str(), &p.resource_type, &p.resource]
-                        .iter()
-                        .enumerate()
-                    {
-                        if i > 0 {
-                            k.push(b':');
-                        }
-                        keys::push_component(k, part.as_bytes());
-                    }
-                });
-            }
-            if let Some(new) = self.all_new(seq, id_keys)? {
-                // One snapshot lookup per run of rows on the same entitlement.
-                let mut extra = Vec::new();
-                let mut versions = Vec::with_capacity(rows.len());
-                let mut last: Option<(&std::sync::Arc<DerivedEntitlement>, u32)> = None;
-                for r in rows {
-                    let version = match last {
-                        Some((e, v)) if std::sync::Arc::ptr_eq(e, &r.entitlement) => v,
-                        _ => match self.snapshot_version(seq, &r.entitlement, &mut extra) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                self.snapshot_cache().clear();
-                                return Err(e);
-                            }
-                        },
-                    };
-                    last = Some((&r.entitlement, version));
-                    versions.push(version);
-                }
-                let value = |i: usize, buf: &mut Vec<u8>| {
-                    let r = &rows[i];
-                    buf.clear();
-                    DerivedGrantRow {
-                        discovered_at: &r.discovered_at,
-                        entitlement_snapshot: versions[i],
-                        principal: &r.principal_data,
-                        sources: &r.sources,
-                    }
-                    .encode(buf);
-                };
-                let new_rows = NewRows {
-                    seq,
-                    resources: rows
-                        .iter()
-                        .map(|r| resource_of(&r.entitlement.key))
-                        .collect(),
-                    principals: rows.iter().map(|r| &*r.principal).collect(),
-                    tails,
-                    id_keys,
-                    extra: &extra,
-                    value: &value,
-                    value_bytes: rows
-                        .iter()
-                        .map(|r| r.principal_data.len() + r.sources.len() + 40)
-                        .sum(),
-                };
-                let written = self.write_new_rows(&new_rows, new);
-                if written.is_err() {
-                    // New snapshots may not have been stored: read them again.
-                    self.snapshot_cache().clear();
-                }
-                return written;
-            }
-        }
-        let encoded: Vec<EncodedGrant> = rows.iter().map(DerivedGrant::to_encoded).collect();
-        self.put_grants(
-            sync,
-            &crate::store::decode_encoded_grants(&encoded)?,
-            GrantUpsertMode::PreserveExpansion,
-        )
-    }
-
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
         let _lock = self.writable("delete a grant")?;
         let Some(seq) = self.seq(sync)? else {
@@ -836,29 +877,23 @@ impl Writer for RocksStore {
         self.commit(batch)
     }
 
-    fn begin_bulk_grants(&self) -> Result<()> {
+    fn bulk_grants(&self) -> Result<GrantBulkLoad<'_>> {
         let _lock = self.writable("write grants")?;
+        if self.bulk_active.swap(true, Ordering::AcqRel) {
+            return Err(Error::InvalidArgument(
+                "a bulk grant load of this store is already live".into(),
+            ));
+        }
         // Derived grants are all new keys: compacting them while they are written, or
         // while the result is being saved, only rewrites the same bytes on the core the
         // writer needs. Level-0 tables pile up instead (the store never stalls writes);
         // `compact()` or the next writable open merges them.
-        self.db
-            .set_options(&[("disable_auto_compactions", "true")])?;
-        self.begin_bulk();
-        Ok(())
-    }
-
-    fn publish_bulk_grants(&self) -> Result<()> {
-        let _lock = self.writable("write grants")?;
-        self.publish_bulk()
-    }
-
-    fn end_bulk_grants(&self) -> Result<()> {
-        if self.state().is_read_only() {
-            return Ok(());
+        if let Err(e) = self.db.set_options(&[("disable_auto_compactions", "true")]) {
+            self.bulk_active.store(false, Ordering::Release);
+            return Err(e.into());
         }
-        let _lock = self.lock();
-        self.end_bulk()
+        self.begin_bulk();
+        Ok(GrantBulkLoad::new(Box::new(RocksBulk(self))))
     }
 
     fn compact(&self) -> Result<()> {

@@ -45,6 +45,8 @@ pub struct SqliteStore {
     conn: Mutex<Conn>,
     path: PathBuf,
     state: WriteState,
+    /// A bulk grant load lives: its deferred grant indexes are dropped.
+    bulk_active: std::sync::atomic::AtomicBool,
 }
 
 /// The connection, and whether its database still lives in memory.
@@ -176,6 +178,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
             state: WriteState::new(read_only),
+            bulk_active: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -5,10 +5,12 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use crate::codec;
-use crate::error::Result;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Result};
 use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
-use crate::store::{EncodedGrant, GrantUpsertMode, Writer};
+use crate::store::{BulkGrantOps, EncodedGrant, GrantBulkLoad, GrantUpsertMode, Writer};
 
 /// Object tables holding rows of a sync (everything but `v1_sync_runs`).
 const SYNC_TABLES: [&str; 6] = [
@@ -69,6 +71,68 @@ impl SqliteStore {
         tx.commit()?;
         self.touched();
         Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Grants in their stored encoding, upserted with the `PreserveExpansion` rule.
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        // Expansion stamps a destination's grants with one time: format it once per run
+        // of equal times, not per row.
+        let mut stamp: Option<(chrono::NaiveDateTime, String)> = None;
+        self.upsert_rows(
+            "write grants",
+            &format!("{INSERT_GRANT}{ON_CONFLICT_PRESERVE}"),
+            rows,
+            |r| r.data.len(),
+            |stmt, r| {
+                if stamp.as_ref().is_none_or(|(t, _)| *t != r.discovered_at) {
+                    stamp = Some((r.discovered_at, wall::format(&r.discovered_at)));
+                }
+                let text = stamp.as_ref().map_or("", |(_, s)| s.as_str());
+                stmt.execute(params![
+                    r.entitlement.resource_type_id,
+                    r.entitlement.resource_id,
+                    r.entitlement.id,
+                    r.principal.resource_type,
+                    r.principal.resource,
+                    r.id,
+                    None::<Vec<u8>>,
+                    0_i64,
+                    r.data,
+                    sync.as_str(),
+                    text
+                ])
+            },
+        )
+    }
+
+    /// Ends a live bulk grant load: rebuilds the grant indexes it dropped (a no-op without
+    /// one).
+    pub(crate) fn end_bulk_load(&self) -> Result<()> {
+        if !self.bulk_active.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let conn = self.conn();
+        for (_, ddl) in super::schema::DEFERRABLE_GRANT_INDEXES {
+            conn.execute_batch(ddl)?;
+        }
+        self.bulk_active.store(false, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The bulk grant load of a SQLite store: its grants are written at once (nothing is held
+/// back); three grant indexes wait for the end.
+struct SqliteBulk<'a>(&'a SqliteStore);
+
+impl BulkGrantOps for SqliteBulk<'_> {
+    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
+        self.0.put_encoded_grants(sync, rows)
+    }
+
+    fn end(&self) -> Result<()> {
+        self.0.end_bulk_load()
     }
 }
 
@@ -221,37 +285,6 @@ impl Writer for SqliteStore {
         )
     }
 
-    fn put_encoded_grants(&self, sync: &SyncId, rows: &[EncodedGrant]) -> Result<()> {
-        // Expansion stamps a destination's grants with one time: format it once per run
-        // of equal times, not per row.
-        let mut stamp: Option<(chrono::NaiveDateTime, String)> = None;
-        self.upsert_rows(
-            "write grants",
-            &format!("{INSERT_GRANT}{ON_CONFLICT_PRESERVE}"),
-            rows,
-            |r| r.data.len(),
-            |stmt, r| {
-                if stamp.as_ref().is_none_or(|(t, _)| *t != r.discovered_at) {
-                    stamp = Some((r.discovered_at, wall::format(&r.discovered_at)));
-                }
-                let text = stamp.as_ref().map_or("", |(_, s)| s.as_str());
-                stmt.execute(params![
-                    r.entitlement.resource_type_id,
-                    r.entitlement.resource_id,
-                    r.entitlement.id,
-                    r.principal.resource_type,
-                    r.principal.resource,
-                    r.id,
-                    None::<Vec<u8>>,
-                    0_i64,
-                    r.data,
-                    sync.as_str(),
-                    text
-                ])
-            },
-        )
-    }
-
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
         let conn = self.writable("delete a grant")?;
         let n = conn.execute(
@@ -275,23 +308,23 @@ impl Writer for SqliteStore {
         Ok(())
     }
 
-    fn begin_bulk_grants(&self) -> Result<()> {
+    fn bulk_grants(&self) -> Result<GrantBulkLoad<'_>> {
         let conn = self.writable("write grants")?;
+        if self.bulk_active.swap(true, Ordering::AcqRel) {
+            return Err(Error::InvalidArgument(
+                "a bulk grant load of this store is already live".into(),
+            ));
+        }
+        // Expansion never reads these three: one sorted build at the end beats a B-tree
+        // insert per grant into each.
         for (name, _) in super::schema::DEFERRABLE_GRANT_INDEXES {
-            conn.execute_batch(&format!("drop index if exists {name}"))?;
+            if let Err(e) = conn.execute_batch(&format!("drop index if exists {name}")) {
+                drop(conn);
+                let _ = self.end_bulk_load();
+                return Err(e.into());
+            }
         }
-        Ok(())
-    }
-
-    fn end_bulk_grants(&self) -> Result<()> {
-        if self.state().is_read_only() {
-            return Ok(());
-        }
-        let conn = self.conn();
-        for (_, ddl) in super::schema::DEFERRABLE_GRANT_INDEXES {
-            conn.execute_batch(ddl)?;
-        }
-        Ok(())
+        Ok(GrantBulkLoad::new(Box::new(SqliteBulk(self))))
     }
 
     fn compact(&self) -> Result<()> {

@@ -421,7 +421,7 @@ fn derived_grants_copy_member_principals_as_stored(engine: EngineKind) {
     slim.principal = None;
     let mut row = encoded(&user_in("b", "bob"));
     row.data = c1z::codec::encode_grant(&slim);
-    s.put_encoded_grants(sync.id(), &[row]).unwrap();
+    crate::util::put_encoded(s, sync.id(), &[row]).unwrap();
     let id = sync.finish().unwrap().id;
     let report = expand(s, &id, &ExpandOptions::default()).unwrap();
     assert_eq!(report.grants_added, 2);
@@ -473,7 +473,7 @@ fn a_principal_in_two_parts_is_merged(engine: EngineKind) {
     data.extend_from_slice(&second);
     let mut row = encoded(&carol);
     row.data = data;
-    s.put_encoded_grants(sync.id(), &[row]).unwrap();
+    crate::util::put_encoded(s, sync.id(), &[row]).unwrap();
     let id = sync.finish().unwrap().id;
     // As stored, the member grant reads back merged.
     let merged = s

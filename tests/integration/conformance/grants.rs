@@ -362,7 +362,7 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
         .iter()
         .map(|u| encoded(&grant(&eng, "user", u)))
         .collect();
-    s.put_encoded_grants(run.id(), &fresh_rows).unwrap();
+    crate::util::put_encoded(s, run.id(), &fresh_rows).unwrap();
     let by_principal = s
         .stream_grants(GrantQuery {
             principal: Some(ResourceKey::new("user", "bob")),
@@ -399,7 +399,8 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
     let mut carol_first = grant(&eng, "user", "carol");
     carol_first.sources = Some(GrantSources::default());
     let carol_last = grant(&eng, "user", "carol");
-    s.put_encoded_grants(
+    crate::util::put_encoded(
+        s,
         run.id(),
         &[encoded(&edge), encoded(&carol_first), encoded(&carol_last)],
     )
@@ -438,9 +439,8 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
         .unwrap();
     let mut alice_again = encoded(&grant(&eng, "user", "alice"));
     alice_again.discovered_at = c1z::wall::parse("2031-01-01 00:00:00.000000").unwrap();
-    s.put_encoded_grants(run.id(), &[encoded(&grant(&eng, "user", "dave"))])
-        .unwrap();
-    s.put_encoded_grants(run.id(), &[alice_again]).unwrap();
+    crate::util::put_encoded(s, run.id(), &[encoded(&grant(&eng, "user", "dave"))]).unwrap();
+    crate::util::put_encoded(s, run.id(), &[alice_again]).unwrap();
     let dave = s
         .grant(Some(run.id()), "group:eng:member:user:dave")
         .unwrap()
@@ -473,7 +473,7 @@ fn stored_grants_page_like_list_grants(engine: EngineKind) {
     slim.principal = None;
     let mut slim_row = encoded(&grant(&eng, "user", "u6"));
     slim_row.data = c1z::codec::encode_grant(&slim);
-    s.put_encoded_grants(run.id(), &[slim_row]).unwrap();
+    crate::util::put_encoded(s, run.id(), &[slim_row]).unwrap();
 
     let q = GrantQuery {
         entitlement_id: Some(eng.id.clone()),
@@ -511,28 +511,33 @@ fn stored_grants_page_like_list_grants(engine: EngineKind) {
     assert_eq!(s.stream_stored_grants(query(run.id())).count(), 7);
 }
 
-/// Grants written in a bulk phase (which RocksDB may buffer into sorted tables): a later
-/// write of a buffered id upserts it, a delete finds it, publishing shows every index
-/// entry, a deleted sync stays deleted, and a save mid-phase keeps everything.
+/// Grants written through a bulk load (which RocksDB may buffer into sorted tables): a
+/// later write of a buffered id upserts it, a delete finds it, publishing shows every index
+/// entry, a deleted sync stays deleted, a save while the load lives keeps everything, and
+/// a second load waits for the first to end.
 fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
     let f = fresh(engine);
     let s = f.store();
     let run = s.start_sync(SyncType::Full, None).unwrap();
     let eng = entitlement("group", "eng", "member");
     let users: Vec<String> = (0..300).map(|i| format!("u{i:03}")).collect();
-    s.begin_bulk_grants().unwrap();
+    let load = s.bulk_grants().unwrap();
+    assert!(
+        matches!(s.bulk_grants(), Err(c1z::Error::InvalidArgument(_))),
+        "one live load at a time"
+    );
     // Many calls: with a small memory limit, several tables are built and ingested.
     for chunk in users.chunks(40) {
         let rows: Vec<_> = chunk
             .iter()
             .map(|u| encoded(&grant(&eng, "user", u)))
             .collect();
-        s.put_encoded_grants(run.id(), &rows).unwrap();
+        load.put_encoded_grants(run.id(), &rows).unwrap();
     }
     // Buffered ids, written again: one row each, first discovery kept.
     let mut again = encoded(&grant(&eng, "user", "u299"));
     again.discovered_at = c1z::wall::parse("2031-01-01 00:00:00.000000").unwrap();
-    s.put_encoded_grants(run.id(), &[again]).unwrap();
+    load.put_encoded_grants(run.id(), &[again]).unwrap();
     let e = expandable(&["group:ops:member"]);
     run.put_grants(&[with_expandable(grant(&eng, "user", "u298"), &e)])
         .unwrap();
@@ -540,7 +545,7 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
         s.delete_grant(run.id(), "group:eng:member:user:u297")
             .unwrap()
     );
-    s.publish_bulk_grants().unwrap();
+    load.publish().unwrap();
 
     let u299 = s
         .grant(Some(run.id()), "group:eng:member:user:u299")
@@ -590,16 +595,27 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
         .iter()
         .map(|u| encoded(&grant(&eng, "user", u)))
         .collect();
-    s.put_encoded_grants(doomed.id(), &rows).unwrap();
+    load.put_encoded_grants(doomed.id(), &rows).unwrap();
     s.delete_sync_run(doomed.id()).unwrap();
 
     // Written after publishing and saved before the phase ends: the file has them.
     let late: Vec<_> = (300..400)
         .map(|i| encoded(&grant(&eng, "user", &format!("u{i:03}"))))
         .collect();
-    s.put_encoded_grants(run.id(), &late).unwrap();
+    load.put_encoded_grants(run.id(), &late).unwrap();
     let id = run.id().clone();
-    let f = f.reopen();
+    let kept = tempfile::tempdir().unwrap();
+    let copy = kept.path().join("mid-load.c1z");
+    f.file.save_as(&copy).unwrap();
+    // The save ended the load: its later writes are ordinary ones, and its end is a no-op.
+    let after: Vec<_> = (400..410)
+        .map(|i| encoded(&grant(&eng, "user", &format!("u{i:03}"))))
+        .collect();
+    load.put_encoded_grants(&id, &after).unwrap();
+    assert_eq!(s.stream_grants(query(&id)).count(), 409);
+    load.finish().unwrap();
+    drop(f);
+    let f = crate::util::options().open(&copy).unwrap();
     let s = f.store();
     assert_eq!(s.stream_grants(query(&id)).count(), 399);
     assert_eq!(
@@ -612,6 +628,8 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
     );
     assert_eq!(s.sync_runs().unwrap().len(), 1);
     assert_eq!(s.stream_grants(GrantQuery::default()).count(), 399);
+    // A new load can start once the last one ended.
+    s.bulk_grants().unwrap().finish().unwrap();
 }
 
 engines!(
