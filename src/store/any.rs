@@ -48,6 +48,15 @@ impl AnyStore {
         on_engine!(self, s => s.end_bulk_load())
     }
 
+    /// Checks the store's own consistency: every index entry agrees with its row (RocksDB:
+    /// the invariants of `docs/format-rocksdb.md` §6; SQLite: `integrity_check`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Corrupt`] naming the first violation; engine errors.
+    pub fn check_consistency(&self) -> Result<()> {
+        on_engine!(self, s => s.check_consistency())
+    }
+
     /// Whether the store refuses writes.
     #[must_use]
     pub fn is_read_only(&self) -> bool {

@@ -768,6 +768,7 @@ fn expansion_of_v025_sync_d_reproduces_batons_listing() {
             "{}",
             path.display()
         );
+        f.store().check_consistency().unwrap();
         f.close().unwrap();
         let got = v025_listing(C1zFile::open_read_only(path).unwrap().store(), &sync);
         for (i, (g, e)) in got.iter().zip(&expected).enumerate() {

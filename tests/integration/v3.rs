@@ -425,6 +425,7 @@ fn the_frozen_format_fixture_reads_as_the_sqlite_sample() {
         assert_eq!(edges, 9);
         let (id, (principal, _)) = want.iter().next().unwrap();
         assert!(ids_by_principal(got, principal).contains(id));
+        got.check_consistency().unwrap();
     }
     assert!(
         std::fs::read(&fixture).unwrap() == before,
@@ -450,6 +451,7 @@ fn the_frozen_format_fixture_reads_as_the_sqlite_sample() {
     expected.remove(derived);
     assert_eq!(grant_map(saved.store()), expected);
     assert!(!ids_by_principal(saved.store(), principal).contains(derived));
+    saved.store().check_consistency().unwrap();
 }
 
 /// Files of other format versions are refused with a typed error before anything is read:

@@ -6,6 +6,7 @@
 //! the order of listed rows: key order here, insertion order in SQLite.
 
 mod bulk;
+mod check;
 #[cfg(test)]
 mod golden;
 mod idfilter;
@@ -364,16 +365,31 @@ impl RocksStore {
             .contains_key(&seq)
     }
 
-    /// Adds grant-id keys to `seq`'s filter, if it has one.
-    fn note_grant_ids<'k>(&self, seq: u32, id_keys: impl IntoIterator<Item = &'k [u8]>) {
-        let mut filters = self
-            .grant_ids
+    /// The grant-id filters, locked (building none).
+    fn grant_id_filters_if_built(&self) -> MutexGuard<'_, HashMap<u32, IdFilter>> {
+        self.grant_ids
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(f) = filters.get_mut(&seq) {
-            for k in id_keys {
-                f.insert(k);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The one place a filter learns ids after it is built: every write of a new
+    /// grant-by-id entry reports the key's [`IdFilter::hash`] here (to `seq`'s filter, if
+    /// it has one), so the filter never answers "certainly new" for a stored id. Returns
+    /// the ids the filter holds (0 without one). Deletes need no call (a stale id costs a
+    /// lookup, never a wrong answer).
+    fn note_new_grant_ids(
+        filters: &mut HashMap<u32, IdFilter>,
+        seq: u32,
+        hashes: impl IntoIterator<Item = u64>,
+    ) -> usize {
+        match filters.get_mut(&seq) {
+            Some(f) => {
+                for h in hashes {
+                    f.insert_hash(h);
+                }
+                f.len()
             }
+            None => 0,
         }
     }
 

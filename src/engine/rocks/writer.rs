@@ -319,13 +319,7 @@ impl RocksStore {
                 return Ok(None);
             }
         }
-        let mut ids = 0;
-        if let Some(f) = filters.get_mut(&seq) {
-            for &h in &hashes {
-                f.insert_hash(h);
-            }
-            ids = f.len();
-        }
+        let ids = Self::note_new_grant_ids(&mut filters, seq, hashes.iter().copied());
         Ok(Some((ids, hashes)))
     }
 
@@ -815,7 +809,11 @@ impl Writer for RocksStore {
             }
         }
         pending.into_batch(&mut batch);
-        self.note_grant_ids(seq, new_ids.iter().map(Vec::as_slice));
+        Self::note_new_grant_ids(
+            &mut self.grant_id_filters_if_built(),
+            seq,
+            new_ids.iter().map(|k| IdFilter::hash(k)),
+        );
         self.commit(batch)
     }
 

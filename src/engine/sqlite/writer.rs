@@ -122,6 +122,23 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Checks the database with SQLite's `integrity_check` (every index agrees with its
+    /// table, every page is well formed).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] with SQLite's first complaint; engine errors.
+    pub fn check_consistency(&self) -> Result<()> {
+        let conn = self.conn();
+        let verdict: String = conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(Error::corrupt("sqlite database", verdict))
+        }
+    }
+}
+
 /// The bulk grant load of a SQLite store: its grants are written at once (nothing is held
 /// back); three grant indexes wait for the end.
 struct SqliteBulk<'a>(&'a SqliteStore);

@@ -614,6 +614,7 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
     load.put_encoded_grants(&id, &after).unwrap();
     assert_eq!(s.stream_grants(query(&id)).count(), 409);
     load.finish().unwrap();
+    s.check_consistency().unwrap();
     drop(f);
     let f = crate::util::options().open(&copy).unwrap();
     let s = f.store();
@@ -630,6 +631,7 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
     assert_eq!(s.stream_grants(GrantQuery::default()).count(), 399);
     // A new load can start once the last one ended.
     s.bulk_grants().unwrap().finish().unwrap();
+    s.check_consistency().unwrap();
 }
 
 engines!(
