@@ -2,6 +2,7 @@
 //! `store/<engine>/put_grants_and_save` and `store/<engine>/list_by_entitlement`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use c1z::SyncSelector;
 use std::hint::black_box;
 
 use c1z::engine::EngineKind;
@@ -130,7 +131,7 @@ fn list_by_entitlement(c: &mut Criterion) {
                 let mut rows = 0;
                 for e in ents.iter().step_by(10) {
                     let q = GrantQuery {
-                        sync_id: Some(sync.clone()),
+                        sync: SyncSelector::Id(sync.clone()),
                         entitlement_id: Some(e.id.clone()),
                         ..Default::default()
                     };

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::model::SyncRun;
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantQuery, GrantUpsertMode, Reader, ReaderExt, ResourceQuery,
-    ResourceTypeQuery, Writer,
+    ResourceTypeQuery, SyncSelector, Writer,
 };
 
 /// Rows written per call.
@@ -51,24 +51,22 @@ pub fn copy_sync<R: Reader + ?Sized, W: Writer + ?Sized>(
     run: &SyncRun,
 ) -> Result<u64> {
     dst.put_sync_run(run)?;
-    let sync = Some(run.id.clone());
+    let sync = SyncSelector::Id(run.id.clone());
     let id = &run.id;
     let mut n = copy_stream(
-        src.stream_resource_types(ResourceTypeQuery {
-            sync_id: sync.clone(),
-        }),
+        src.stream_resource_types(ResourceTypeQuery { sync: sync.clone() }),
         |b| dst.put_resource_types(id, b),
     )?;
     n += copy_stream(
         src.stream_resources(ResourceQuery {
-            sync_id: sync.clone(),
+            sync: sync.clone(),
             ..Default::default()
         }),
         |b| dst.put_resources(id, b),
     )?;
     n += copy_stream(
         src.stream_entitlements(EntitlementQuery {
-            sync_id: sync.clone(),
+            sync: sync.clone(),
             ..Default::default()
         }),
         |b| dst.put_entitlements(id, b),
@@ -76,12 +74,12 @@ pub fn copy_sync<R: Reader + ?Sized, W: Writer + ?Sized>(
     // New rows take the records' expansion columns as they are.
     n += copy_stream(
         src.stream_grants(GrantQuery {
-            sync_id: sync.clone(),
+            sync: sync.clone(),
             ..Default::default()
         }),
         |b| dst.put_grants(id, b, GrantUpsertMode::Replace),
     )?;
-    n += copy_stream(src.stream_assets(AssetQuery { sync_id: sync }), |b| {
+    n += copy_stream(src.stream_assets(AssetQuery { sync }), |b| {
         b.iter().try_for_each(|a| dst.put_asset(id, a))
     })?;
     Ok(n)

@@ -59,8 +59,8 @@ pub use model::{
 };
 pub use store::{
     AnyStore, AssetQuery, DerivedEntitlement, DerivedGrant, EncodedGrant, EntitlementKey,
-    EntitlementQuery, GrantQuery, GrantUpsertMode, Page, PageRequest, Reader, ReaderExt,
-    ResourceQuery, ResourceTypeQuery, StoredGrant, Writer,
+    EntitlementQuery, GrantBulkLoad, GrantQuery, GrantUpsertMode, Page, PageRequest, Reader,
+    ReaderExt, ResourceQuery, ResourceTypeQuery, StoredGrant, SyncScope, SyncSelector, Writer,
 };
 pub use sync::WriterExt;
 

@@ -32,7 +32,7 @@ use crate::pb::c1::connector::v2::{
 };
 use crate::store::{
     DerivedEntitlement, DerivedGrant, EntitlementKey, GrantBulkLoad, GrantQuery, GrantUpsertMode,
-    ReaderExt, Writer,
+    ReaderExt, SyncSelector, Writer,
 };
 use graph::{EdgeSpec, Graph, NodeId};
 use prost::Message;
@@ -273,7 +273,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         }
         let e = self
             .store
-            .entitlement(Some(&self.sync), id)?
+            .entitlement(&SyncSelector::from(&self.sync), id)?
             .map(|r| Arc::new(r.value));
         self.entitlements.insert(id.to_owned(), e.clone());
         Ok(e)
@@ -281,7 +281,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
 
     fn grants_of(&self, entitlement: &str) -> crate::store::BoxIter<'_, GrantRecord> {
         self.store.stream_grants(GrantQuery {
-            sync_id: Some(self.sync.clone()),
+            sync: SyncSelector::Id(self.sync.clone()),
             entitlement_id: Some(entitlement.to_owned()),
             ..Default::default()
         })
@@ -292,7 +292,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         // Streamed: only the graph is kept, never the edge-defining grants themselves.
         let store = self.store;
         let edge_rows = store.stream_grants(GrantQuery {
-            sync_id: Some(self.sync.clone()),
+            sync: SyncSelector::Id(self.sync.clone()),
             needs_expansion: true,
             ..Default::default()
         });
@@ -378,7 +378,7 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         let mut out = Vec::new();
         let mut skipped = 0;
         let rows = self.store.stream_stored_grants(GrantQuery {
-            sync_id: Some(self.sync.clone()),
+            sync: SyncSelector::Id(self.sync.clone()),
             entitlement_id: Some(source.to_owned()),
             ..Default::default()
         });

@@ -7,7 +7,7 @@ use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantBulkLoad, GrantQuery, GrantUpsertMode, ObjectCounts, Page,
-    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, StoredGrant, Writer,
+    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, StoredGrant, SyncSelector, Writer,
 };
 
 /// A store of any engine.
@@ -75,27 +75,19 @@ impl Reader for AnyStore {
     fn list_sync_runs(&self, page: &PageRequest) -> Result<Page<SyncRun>> {
         on_engine!(self, s => s.list_sync_runs(page))
     }
-    fn resource_type(
-        &self,
-        sync: Option<&SyncId>,
-        id: &str,
-    ) -> Result<Option<Record<ResourceType>>> {
+    fn resource_type(&self, sync: &SyncSelector, id: &str) -> Result<Option<Record<ResourceType>>> {
         on_engine!(self, s => s.resource_type(sync, id))
     }
-    fn resource(
-        &self,
-        sync: Option<&SyncId>,
-        key: &ResourceKey,
-    ) -> Result<Option<Record<Resource>>> {
+    fn resource(&self, sync: &SyncSelector, key: &ResourceKey) -> Result<Option<Record<Resource>>> {
         on_engine!(self, s => s.resource(sync, key))
     }
-    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
+    fn entitlement(&self, sync: &SyncSelector, id: &str) -> Result<Option<Record<Entitlement>>> {
         on_engine!(self, s => s.entitlement(sync, id))
     }
-    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>> {
+    fn grant(&self, sync: &SyncSelector, id: &str) -> Result<Option<GrantRecord>> {
         on_engine!(self, s => s.grant(sync, id))
     }
-    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>> {
+    fn asset(&self, sync: &SyncSelector, id: &str) -> Result<Option<Asset>> {
         on_engine!(self, s => s.asset(sync, id))
     }
     fn list_resource_types(

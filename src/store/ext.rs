@@ -7,8 +7,35 @@ use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, SyncType, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
     AssetQuery, BoxIter, EntitlementQuery, GrantQuery, PagedIter, Reader, ResourceQuery,
-    ResourceTypeQuery, StoredGrant,
+    ResourceTypeQuery, StoredGrant, SyncSelector,
 };
+
+/// A stream over `query`'s rows with its selector pinned to one sync first (so a sync
+/// finishing mid-stream does not switch the pages): empty when there is nothing to read,
+/// the error alone when resolving fails.
+fn pinned_stream<'a, R, Q, T>(
+    store: &'a R,
+    query: Q,
+    selector: impl FnOnce(&mut Q) -> &mut SyncSelector,
+    page_size: u32,
+    list: impl Fn(&'a R, &Q, &crate::store::PageRequest) -> Result<crate::store::Page<T>> + Send + 'a,
+) -> BoxIter<'a, T>
+where
+    R: Reader + ?Sized,
+    Q: Send + 'a,
+    T: Send + 'a,
+{
+    let mut query = query;
+    let sync = selector(&mut query);
+    match sync.pinned(store, DefaultSync::LatestAny) {
+        Ok(Some(pinned)) => {
+            *sync = pinned;
+            Box::new(PagedIter::new(page_size, move |p| list(store, &query, p)))
+        }
+        Ok(None) => Box::new(std::iter::empty()),
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    }
+}
 
 /// Rows fetched per round trip by the streaming iterators.
 const STREAM_PAGE: u32 = 1_000;
@@ -107,45 +134,73 @@ pub trait ReaderExt: Reader {
             .map(|r| r.id))
     }
 
-    /// Streams resource types matching `query`.
+    /// Streams resource types matching `query` ([`SyncSelector::Latest`] pinned once, with
+    /// the streams' default: the latest finished sync of any type).
     fn stream_resource_types(&self, query: ResourceTypeQuery) -> BoxIter<'_, Record<ResourceType>> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
-            self.list_resource_types(&query, p)
-        }))
+        pinned_stream(
+            self,
+            query,
+            |q| &mut q.sync,
+            STREAM_PAGE,
+            |s, q, p| s.list_resource_types(q, p),
+        )
     }
 
-    /// Streams resources matching `query`.
+    /// Streams resources matching `query` (see [`ReaderExt::stream_resource_types`]).
     fn stream_resources(&self, query: ResourceQuery) -> BoxIter<'_, Record<Resource>> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
-            self.list_resources(&query, p)
-        }))
+        pinned_stream(
+            self,
+            query,
+            |q| &mut q.sync,
+            STREAM_PAGE,
+            |s, q, p| s.list_resources(q, p),
+        )
     }
 
-    /// Streams entitlements matching `query`.
+    /// Streams entitlements matching `query` (see [`ReaderExt::stream_resource_types`]).
     fn stream_entitlements(&self, query: EntitlementQuery) -> BoxIter<'_, Record<Entitlement>> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
-            self.list_entitlements(&query, p)
-        }))
+        pinned_stream(
+            self,
+            query,
+            |q| &mut q.sync,
+            STREAM_PAGE,
+            |s, q, p| s.list_entitlements(q, p),
+        )
     }
 
-    /// Streams grants matching `query` (by entitlement, principal, resource, ...).
+    /// Streams grants matching `query` (by entitlement, principal, resource, ...; see
+    /// [`ReaderExt::stream_resource_types`]).
     fn stream_grants(&self, query: GrantQuery) -> BoxIter<'_, GrantRecord> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
-            self.list_grants(&query, p)
-        }))
+        pinned_stream(
+            self,
+            query,
+            |q| &mut q.sync,
+            STREAM_PAGE,
+            |s, q, p| s.list_grants(q, p),
+        )
     }
 
     /// Streams grants matching `query` as stored, not decoded
     /// ([`Reader::list_stored_grants`]).
     fn stream_stored_grants(&self, query: GrantQuery) -> BoxIter<'_, StoredGrant> {
-        Box::new(PagedIter::new(STREAM_PAGE, move |p| {
-            self.list_stored_grants(&query, p)
-        }))
+        pinned_stream(
+            self,
+            query,
+            |q| &mut q.sync,
+            STREAM_PAGE,
+            |s, q, p| s.list_stored_grants(q, p),
+        )
     }
 
     /// Streams assets matching `query`, a few at a time (assets can be large).
     fn stream_assets(&self, query: AssetQuery) -> BoxIter<'_, Asset> {
-        Box::new(PagedIter::new(16, move |p| self.list_assets(&query, p)))
+        pinned_stream(
+            self,
+            query,
+            |q| &mut q.sync,
+            16,
+            |s, q, p| s.list_assets(q, p),
+        )
     }
 
     /// Resources by key, in request order; missing keys are omitted.
@@ -154,7 +209,7 @@ pub trait ReaderExt: Reader {
     /// Engine or decode errors.
     fn resources_by_keys(
         &self,
-        sync: Option<&SyncId>,
+        sync: &SyncSelector,
         keys: &[crate::model::ResourceKey],
     ) -> Result<Vec<Record<Resource>>> {
         keys.iter()
@@ -168,7 +223,7 @@ pub trait ReaderExt: Reader {
     /// Engine or decode errors.
     fn entitlements_by_ids(
         &self,
-        sync: Option<&SyncId>,
+        sync: &SyncSelector,
         ids: &[String],
     ) -> Result<Vec<Record<Entitlement>>> {
         ids.iter()

@@ -73,21 +73,122 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
-/// Which sync a query reads: one sync run, or rows of every sync (baton's "no filter").
-pub type SyncFilter = Option<SyncId>;
+impl<T> Page<T> {
+    /// A last page with no rows.
+    #[must_use]
+    pub fn empty() -> Self {
+        Page {
+            items: Vec::new(),
+            next_page_token: String::new(),
+        }
+    }
+}
+
+/// Which sync a read uses. The default is baton's: what `baton` reads when no sync is
+/// named.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SyncSelector {
+    /// baton's default sync for the read ([`DefaultSync`]): for lists and resource gets
+    /// the latest finished `full` sync, for other gets and the streams the latest finished
+    /// sync of any type; failing that, the latest unfinished sync started within
+    /// [`RESUME_WINDOW`]. A store with neither reads nothing. Resolved at each call: a
+    /// listing that must stay on one sync across pages names it ([`SyncSelector::Id`];
+    /// the [`ReaderExt`] streams do).
+    #[default]
+    Latest,
+    /// One sync run (an id the store does not have reads nothing).
+    Id(SyncId),
+    /// The rows of every sync run; a get returns the match of the oldest run that has one.
+    All,
+}
+
+impl From<SyncId> for SyncSelector {
+    fn from(id: SyncId) -> Self {
+        SyncSelector::Id(id)
+    }
+}
+
+impl From<&SyncId> for SyncSelector {
+    fn from(id: &SyncId) -> Self {
+        SyncSelector::Id(id.clone())
+    }
+}
+
+/// A [`SyncSelector`] resolved against a store: what an engine reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncScope {
+    /// One sync run's rows.
+    One(SyncId),
+    /// Every sync run's rows.
+    All,
+    /// Nothing (the store has no sync the selector picks).
+    Nothing,
+}
+
+impl SyncScope {
+    /// As an engine filters rows: `Some(Some(id))` one sync, `Some(None)` every sync,
+    /// `None` nothing to read.
+    #[must_use]
+    pub fn filter(&self) -> Option<Option<&SyncId>> {
+        match self {
+            SyncScope::One(id) => Some(Some(id)),
+            SyncScope::All => Some(None),
+            SyncScope::Nothing => None,
+        }
+    }
+}
+
+impl SyncSelector {
+    /// Resolves the selector against `store`, [`SyncSelector::Latest`] with the default
+    /// of the kind of read (`default`). Engines call this first in every read that takes a
+    /// selector, so every engine resolves it alike.
+    ///
+    /// # Errors
+    /// Engine or decode errors of listing the sync runs.
+    pub fn resolve<R: Reader + ?Sized>(
+        &self,
+        store: &R,
+        default: DefaultSync,
+    ) -> Result<SyncScope> {
+        Ok(match self {
+            SyncSelector::Id(id) => SyncScope::One(id.clone()),
+            SyncSelector::All => SyncScope::All,
+            SyncSelector::Latest => store
+                .resolve_sync(None, default)?
+                .map_or(SyncScope::Nothing, SyncScope::One),
+        })
+    }
+
+    /// The selector a stream pages with: [`SyncSelector::Latest`] resolved once, so every
+    /// page reads the same sync; `None` when there is nothing to read.
+    ///
+    /// # Errors
+    /// As [`SyncSelector::resolve`].
+    pub fn pinned<R: Reader + ?Sized>(
+        &self,
+        store: &R,
+        default: DefaultSync,
+    ) -> Result<Option<SyncSelector>> {
+        Ok(match self.resolve(store, default)? {
+            SyncScope::One(id) => Some(SyncSelector::Id(id)),
+            SyncScope::All => Some(SyncSelector::All),
+            SyncScope::Nothing => None,
+        })
+    }
+}
 
 /// Filters for listing resource types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceTypeQuery {
-    /// The sync to read; `None` = all syncs.
-    pub sync_id: SyncFilter,
+    /// The sync to read (default: baton's latest; see [`SyncSelector`]).
+    pub sync: SyncSelector,
 }
 
 /// Filters for listing resources.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceQuery {
-    /// The sync to read; `None` = all syncs.
-    pub sync_id: SyncFilter,
+    /// The sync to read (default: baton's latest; see [`SyncSelector`]).
+    pub sync: SyncSelector,
     /// Only resources of this type.
     pub resource_type_id: Option<String>,
     /// Only children of this parent.
@@ -97,8 +198,8 @@ pub struct ResourceQuery {
 /// Filters for listing entitlements.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntitlementQuery {
-    /// The sync to read; `None` = all syncs.
-    pub sync_id: SyncFilter,
+    /// The sync to read (default: baton's latest; see [`SyncSelector`]).
+    pub sync: SyncSelector,
     /// Only entitlements on this resource.
     pub resource: Option<ResourceKey>,
 }
@@ -106,8 +207,8 @@ pub struct EntitlementQuery {
 /// Filters for listing grants. All given filters must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GrantQuery {
-    /// The sync to read; `None` = all syncs.
-    pub sync_id: SyncFilter,
+    /// The sync to read (default: baton's latest; see [`SyncSelector`]).
+    pub sync: SyncSelector,
     /// Only grants of this entitlement id.
     pub entitlement_id: Option<String>,
     /// Only grants to this principal.
@@ -127,8 +228,8 @@ pub struct GrantQuery {
 /// Filters for listing assets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AssetQuery {
-    /// The sync to read; `None` = all syncs.
-    pub sync_id: SyncFilter,
+    /// The sync to read (default: baton's latest; see [`SyncSelector`]).
+    pub sync: SyncSelector,
 }
 
 /// How [`Writer::put_grants`] treats a grant that already exists in the sync.
@@ -285,10 +386,12 @@ pub struct ObjectCounts {
 /// Read primitives of a store.
 ///
 /// # Contract
-/// - **Sync filter.** A query's `sync_id` of `Some(id)` reads that sync's rows only (an
-///   unknown id reads nothing); `None` reads the rows of every sync, and a get then returns
-///   the match of the oldest sync that has one. Choosing baton's default sync is
-///   [`ReaderExt::resolve_sync`]'s job, above this trait.
+/// - **Sync.** Every read of objects names a [`SyncSelector`] (a query's `sync`, a get's
+///   `sync`), resolved with [`SyncSelector::resolve`] and baton's default for the kind of
+///   read ([`DefaultSync::LatestFull`] for lists and the resource get,
+///   [`DefaultSync::LatestAny`] for the other gets). `Id` reads that sync's rows only;
+///   `All` reads every sync's rows, and a get then returns the match of the oldest sync
+///   that has one.
 /// - **Order and pages.** List methods return rows in a stable engine order
 ///   ([`crate::engine::EngineKind::list_order`]: insertion order on SQLite, key order on
 ///   RocksDB). Every row matching the query appears exactly once across the pages of one
@@ -326,39 +429,31 @@ pub trait Reader: Send + Sync {
     ///
     /// # Errors
     /// Engine or decode errors only.
-    fn resource_type(
-        &self,
-        sync: Option<&SyncId>,
-        id: &str,
-    ) -> Result<Option<Record<ResourceType>>>;
+    fn resource_type(&self, sync: &SyncSelector, id: &str) -> Result<Option<Record<ResourceType>>>;
 
     /// A resource by (type, id).
     ///
     /// # Errors
     /// Engine or decode errors only.
-    fn resource(
-        &self,
-        sync: Option<&SyncId>,
-        key: &ResourceKey,
-    ) -> Result<Option<Record<Resource>>>;
+    fn resource(&self, sync: &SyncSelector, key: &ResourceKey) -> Result<Option<Record<Resource>>>;
 
     /// An entitlement by id.
     ///
     /// # Errors
     /// Engine or decode errors only.
-    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>>;
+    fn entitlement(&self, sync: &SyncSelector, id: &str) -> Result<Option<Record<Entitlement>>>;
 
     /// A grant by id.
     ///
     /// # Errors
     /// Engine or decode errors only.
-    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>>;
+    fn grant(&self, sync: &SyncSelector, id: &str) -> Result<Option<GrantRecord>>;
 
     /// An asset by id.
     ///
     /// # Errors
     /// Engine errors only.
-    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>>;
+    fn asset(&self, sync: &SyncSelector, id: &str) -> Result<Option<Asset>>;
 
     /// A page of resource types.
     ///

@@ -1,5 +1,6 @@
 //! Conversion between engines keeps every sync run and row exactly.
 
+use c1z::SyncSelector;
 use c1z::engine::EngineKind;
 #[allow(unused_imports)]
 use c1z::prelude::*;
@@ -16,11 +17,9 @@ pub fn dump(s: &dyn c1z::Reader) -> Vec<String> {
     let mut out = Vec::new();
     for run in s.sync_runs().unwrap() {
         out.push(format!("run {run:?}"));
-        let sync = Some(run.id.clone());
+        let sync = SyncSelector::Id(run.id.clone());
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-        for r in s.stream_resource_types(ResourceTypeQuery {
-            sync_id: sync.clone(),
-        }) {
+        for r in s.stream_resource_types(ResourceTypeQuery { sync: sync.clone() }) {
             let r = r.unwrap();
             out.push(format!(
                 "{} rt {} {}",
@@ -30,7 +29,7 @@ pub fn dump(s: &dyn c1z::Reader) -> Vec<String> {
             ));
         }
         for r in s.stream_resources(ResourceQuery {
-            sync_id: sync.clone(),
+            sync: sync.clone(),
             ..Default::default()
         }) {
             let r = r.unwrap();
@@ -42,7 +41,7 @@ pub fn dump(s: &dyn c1z::Reader) -> Vec<String> {
             ));
         }
         for r in s.stream_entitlements(EntitlementQuery {
-            sync_id: sync.clone(),
+            sync: sync.clone(),
             ..Default::default()
         }) {
             let r = r.unwrap();
@@ -54,7 +53,7 @@ pub fn dump(s: &dyn c1z::Reader) -> Vec<String> {
             ));
         }
         for g in s.stream_grants(GrantQuery {
-            sync_id: sync.clone(),
+            sync: sync.clone(),
             ..Default::default()
         }) {
             let g = g.unwrap();
@@ -67,9 +66,7 @@ pub fn dump(s: &dyn c1z::Reader) -> Vec<String> {
                 g.discovered_at
             ));
         }
-        for a in s.stream_assets(AssetQuery {
-            sync_id: sync.clone(),
-        }) {
+        for a in s.stream_assets(AssetQuery { sync: sync.clone() }) {
             let a = a.unwrap();
             out.push(format!(
                 "{} a {} {} {} {}",

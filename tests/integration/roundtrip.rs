@@ -1,5 +1,6 @@
 //! Property tests: random connector objects written through the store come back equal,
 //! before and after save + reopen; the canonical grant encoding round-trips.
+use c1z::SyncSelector;
 #[allow(unused_imports)]
 use c1z::prelude::*;
 
@@ -171,11 +172,9 @@ fn round_trip(
     let want_gs = dedup(gs, |g| g.id.clone());
     let check = |f: &crate::util::Fresh| -> Result<(), TestCaseError> {
         let s = f.store();
-        let sync = Some(id.clone());
+        let sync = SyncSelector::Id(id.clone());
         let got_rts: Vec<_> = s
-            .stream_resource_types(ResourceTypeQuery {
-                sync_id: sync.clone(),
-            })
+            .stream_resource_types(ResourceTypeQuery { sync: sync.clone() })
             .map(|r| r.unwrap().value)
             .collect();
         prop_assert_eq!(
@@ -184,7 +183,7 @@ fn round_trip(
         );
         let got_rs: Vec<_> = s
             .stream_resources(ResourceQuery {
-                sync_id: sync.clone(),
+                sync: sync.clone(),
                 ..Default::default()
             })
             .map(|r| r.unwrap().value)
@@ -195,7 +194,7 @@ fn round_trip(
         );
         let got_es: Vec<_> = s
             .stream_entitlements(EntitlementQuery {
-                sync_id: sync.clone(),
+                sync: sync.clone(),
                 ..Default::default()
             })
             .map(|r| r.unwrap().value)
@@ -206,7 +205,7 @@ fn round_trip(
         );
         let got_gs: Vec<_> = s
             .stream_grants(GrantQuery {
-                sync_id: sync.clone(),
+                sync: sync.clone(),
                 ..Default::default()
             })
             .map(|r| r.unwrap().grant)

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
-    AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
-    ResourceQuery, ResourceTypeQuery, StoredGrant,
+    AssetQuery, DefaultSync, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
+    ResourceQuery, ResourceTypeQuery, StoredGrant, SyncSelector,
 };
 
 fn text(bytes: &[u8]) -> Result<String> {
@@ -290,17 +290,17 @@ impl RocksStore {
     fn grants_page<T>(
         &self,
         query: &GrantQuery,
+        sync: Option<&SyncId>,
         page: &PageRequest,
         mut row: impl FnMut(&GrantQuery, u32, &[u8], &[u8]) -> Result<Option<T>>,
     ) -> Result<Page<T>> {
-        let sync = query.sync_id.as_ref();
         if query.entitlement_id.is_none() && query.principal.is_none() {
             if let Some(r) = &query.resource {
                 let prefix = value_prefix(&[&r.resource_type, &r.resource]);
-                return self.grants_by_resource_page(query, &prefix, page, row);
+                return self.grants_by_resource_page(query, sync, &prefix, page, row);
             }
             if let Some(t) = &query.resource_type_id {
-                return self.grants_by_resource_page(query, &value_prefix(&[t]), page, row);
+                return self.grants_by_resource_page(query, sync, &value_prefix(&[t]), page, row);
             }
         }
         // The narrowest access path; every filter is still checked on each row.
@@ -377,6 +377,7 @@ impl RocksStore {
     fn grants_by_resource_page<T>(
         &self,
         query: &GrantQuery,
+        sync: Option<&SyncId>,
         resource: &[u8],
         page: &PageRequest,
         mut row: impl FnMut(&GrantQuery, u32, &[u8], &[u8]) -> Result<Option<T>>,
@@ -398,7 +399,7 @@ impl RocksStore {
         let mut last_key = Vec::new();
         let mut more = false;
         let mut narrowed = query.clone();
-        'ranges: for seq in self.seqs(query.sync_id.as_ref())? {
+        'ranges: for seq in self.seqs(sync)? {
             let prefix = keys::join(
                 keys::index_head(index::ENTITLEMENT_GRANTED_ON_RESOURCE, seq),
                 resource,
@@ -671,9 +672,13 @@ impl Reader for RocksStore {
 
     fn resource_type(
         &self,
-        sync: Option<&SyncId>,
+        selector: &SyncSelector,
         id: &str,
     ) -> Result<Option<Record<ResourceType>>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         self.first_get(family::RESOURCE_TYPE, sync, &keys::tuple(&[id]))?
             .map(|(_, v)| record("resource type", &v))
             .transpose()
@@ -681,9 +686,13 @@ impl Reader for RocksStore {
 
     fn resource(
         &self,
-        sync: Option<&SyncId>,
+        selector: &SyncSelector,
         key: &ResourceKey,
     ) -> Result<Option<Record<Resource>>> {
+        let scope = selector.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         self.first_get(
             family::RESOURCE,
             sync,
@@ -693,13 +702,25 @@ impl Reader for RocksStore {
         .transpose()
     }
 
-    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
+    fn entitlement(
+        &self,
+        selector: &SyncSelector,
+        id: &str,
+    ) -> Result<Option<Record<Entitlement>>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         self.by_id(index::ENTITLEMENT_BY_ID, family::ENTITLEMENT, sync, id)?
             .map(|(_, _, v)| record("entitlement", &v))
             .transpose()
     }
 
-    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>> {
+    fn grant(&self, selector: &SyncSelector, id: &str) -> Result<Option<GrantRecord>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         self.by_id(index::GRANT_BY_ID, family::GRANT, sync, id)?
             .map(|(seq, tail, v)| {
                 self.grant_record(seq, &tail, &v, &mut Snapshots::default())
@@ -708,7 +729,11 @@ impl Reader for RocksStore {
             .transpose()
     }
 
-    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>> {
+    fn asset(&self, selector: &SyncSelector, id: &str) -> Result<Option<Asset>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         self.first_get(family::ASSET, sync, &keys::tuple(&[id]))?
             .map(|(_, v)| asset(id.to_owned(), &v))
             .transpose()
@@ -719,7 +744,11 @@ impl Reader for RocksStore {
         query: &ResourceTypeQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<ResourceType>>> {
-        let prefixes = self.prefixes(family::RESOURCE_TYPE, query.sync_id.as_ref(), &[])?;
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
+        let prefixes = self.prefixes(family::RESOURCE_TYPE, sync, &[])?;
         self.page_over(&[family::RESOURCE_TYPE], &prefixes, page, |_, v| {
             record("resource type", v).map(Some)
         })
@@ -730,7 +759,11 @@ impl Reader for RocksStore {
         query: &ResourceQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Resource>>> {
-        let sync = query.sync_id.as_ref();
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
+        let sync = sync;
         if let Some(parent) = &query.parent {
             let tail = value_prefix(&[&parent.resource_type, &parent.resource]);
             let prefixes = self.index_prefixes(index::RESOURCE_BY_PARENT, sync, &tail)?;
@@ -771,20 +804,28 @@ impl Reader for RocksStore {
         query: &EntitlementQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Entitlement>>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let tail = query
             .resource
             .as_ref()
             .map(|r| value_prefix(&[&r.resource_type, &r.resource]))
             .unwrap_or_default();
-        let prefixes = self.prefixes(family::ENTITLEMENT, query.sync_id.as_ref(), &tail)?;
+        let prefixes = self.prefixes(family::ENTITLEMENT, sync, &tail)?;
         self.page_over(&[family::ENTITLEMENT], &prefixes, page, |_, v| {
             record("entitlement", v).map(Some)
         })
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let mut seen = Snapshots::default();
-        self.grants_page(query, page, |query, seq, tail, value| {
+        self.grants_page(query, sync, page, |query, seq, tail, value| {
             let (rec, id, res) = self.grant_record(seq, tail, value, &mut seen)?;
             Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
         })
@@ -795,8 +836,12 @@ impl Reader for RocksStore {
         query: &GrantQuery,
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let mut seen = Snapshots::default();
-        self.grants_page(query, page, |query, seq, tail, value| {
+        self.grants_page(query, sync, page, |query, seq, tail, value| {
             let id = grant_parts(tail)?;
             let mut v = self.grant_value(seq, tail, value, &mut seen)?;
             let res = [
@@ -813,7 +858,11 @@ impl Reader for RocksStore {
     }
 
     fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
-        let prefixes = self.prefixes(family::ASSET, query.sync_id.as_ref(), &[])?;
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
+        let prefixes = self.prefixes(family::ASSET, sync, &[])?;
         self.page_over(&[family::ASSET], &prefixes, page, |k, v| {
             let id = parts(&k[5..], 1)?.swap_remove(0);
             asset(id, v).map(Some)

@@ -14,8 +14,8 @@ use crate::model::{
 };
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
-    AssetQuery, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
-    ResourceQuery, ResourceTypeQuery, StoredGrant,
+    AssetQuery, DefaultSync, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
+    ResourceQuery, ResourceTypeQuery, StoredGrant, SyncSelector,
 };
 
 /// A WHERE clause under construction.
@@ -116,12 +116,12 @@ fn grant_row(r: &Row<'_>, at: usize) -> rusqlite::Result<GrantRow> {
 }
 
 /// The `where` terms of a grant query.
-fn grant_filter(query: &GrantQuery) -> Filter {
+fn grant_filter(query: &GrantQuery, sync: Option<&SyncId>) -> Filter {
     let mut f = Filter::default();
     if let Some(e) = &query.entitlement_id {
         f.eq("entitlement_id", e.as_str());
     }
-    f.sync(query.sync_id.as_ref());
+    f.sync(sync);
     if let Some(p) = &query.principal {
         f.eq("principal_resource_type_id", p.resource_type.as_str());
         f.eq("principal_resource_id", p.resource.as_str());
@@ -366,9 +366,13 @@ impl Reader for SqliteStore {
 
     fn resource_type(
         &self,
-        sync: Option<&SyncId>,
+        selector: &SyncSelector,
         id: &str,
     ) -> Result<Option<Record<ResourceType>>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
@@ -381,9 +385,13 @@ impl Reader for SqliteStore {
 
     fn resource(
         &self,
-        sync: Option<&SyncId>,
+        selector: &SyncSelector,
         key: &ResourceKey,
     ) -> Result<Option<Record<Resource>>> {
+        let scope = selector.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         let mut f = Filter::default();
         f.eq("resource_type_id", key.resource_type.as_str());
         f.eq("external_id", key.external_id());
@@ -395,7 +403,15 @@ impl Reader for SqliteStore {
         .transpose()
     }
 
-    fn entitlement(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Record<Entitlement>>> {
+    fn entitlement(
+        &self,
+        selector: &SyncSelector,
+        id: &str,
+    ) -> Result<Option<Record<Entitlement>>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
@@ -406,7 +422,11 @@ impl Reader for SqliteStore {
         .transpose()
     }
 
-    fn grant(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<GrantRecord>> {
+    fn grant(&self, selector: &SyncSelector, id: &str) -> Result<Option<GrantRecord>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
@@ -415,7 +435,11 @@ impl Reader for SqliteStore {
             .transpose()
     }
 
-    fn asset(&self, sync: Option<&SyncId>, id: &str) -> Result<Option<Asset>> {
+    fn asset(&self, selector: &SyncSelector, id: &str) -> Result<Option<Asset>> {
+        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(None);
+        };
         let mut f = Filter::default();
         f.eq("external_id", id);
         f.sync(sync);
@@ -448,8 +472,12 @@ impl Reader for SqliteStore {
         query: &ResourceTypeQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<ResourceType>>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let mut f = Filter::default();
-        f.sync(query.sync_id.as_ref());
+        f.sync(sync);
         let (rows, next) = self.page("v1_resource_types", "data, discovered_at", f, page, |r| {
             Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
         })?;
@@ -468,8 +496,12 @@ impl Reader for SqliteStore {
         query: &ResourceQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Resource>>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let mut f = Filter::default();
-        f.sync(query.sync_id.as_ref());
+        f.sync(sync);
         if let Some(t) = &query.resource_type_id {
             f.eq("resource_type_id", t.as_str());
         }
@@ -495,8 +527,12 @@ impl Reader for SqliteStore {
         query: &EntitlementQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Entitlement>>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let mut f = Filter::default();
-        f.sync(query.sync_id.as_ref());
+        f.sync(sync);
         if let Some(r) = &query.resource {
             f.eq("resource_type_id", r.resource_type.as_str());
             f.eq("resource_id", r.resource.as_str());
@@ -515,10 +551,17 @@ impl Reader for SqliteStore {
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
-        let (rows, next) =
-            self.page("v1_grants", GRANT_COLUMNS, grant_filter(query), page, |r| {
-                grant_row(r, 1)
-            })?;
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
+        let (rows, next) = self.page(
+            "v1_grants",
+            GRANT_COLUMNS,
+            grant_filter(query, sync),
+            page,
+            |r| grant_row(r, 1),
+        )?;
         let items = rows
             .into_iter()
             .map(GrantRow::decode)
@@ -534,10 +577,14 @@ impl Reader for SqliteStore {
         query: &GrantQuery,
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let (items, next) = self.page(
             "v1_grants",
             "principal_resource_type_id, principal_resource_id, data",
-            grant_filter(query),
+            grant_filter(query, sync),
             page,
             |r| {
                 Ok(StoredGrant {
@@ -553,8 +600,12 @@ impl Reader for SqliteStore {
     }
 
     fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
+        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
+        let Some(sync) = scope.filter() else {
+            return Ok(Page::empty());
+        };
         let mut f = Filter::default();
-        f.sync(query.sync_id.as_ref());
+        f.sync(sync);
         let (rows, next) = self.page(
             "v1_assets",
             "external_id, content_type, data, discovered_at",

@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 use std::collections::BTreeMap;
 
 use c1z::engine::EngineKind;
@@ -56,7 +57,7 @@ fn snapshot(
     id: &c1z::SyncId,
 ) -> BTreeMap<String, (BTreeMap<String, bool>, bool)> {
     s.all_grants(GrantQuery {
-        sync_id: Some(id.clone()),
+        sync: SyncSelector::Id(id.clone()),
         ..Default::default()
     })
     .unwrap()
@@ -379,7 +380,7 @@ fn expansion_output_is_preserve_mode(engine: EngineKind) {
     expand(s, &id, &ExpandOptions::default()).unwrap();
     let edges = s
         .all_grants(GrantQuery {
-            sync_id: Some(id.clone()),
+            sync: SyncSelector::Id(id.clone()),
             needs_expansion: true,
             ..Default::default()
         })
@@ -390,7 +391,7 @@ fn expansion_output_is_preserve_mode(engine: EngineKind) {
         "the edge-defining grant keeps its expansion"
     );
     let derived = s
-        .grant(Some(&id), "group:a:member:user:alice")
+        .grant(&SyncSelector::from(&id), "group:a:member:user:alice")
         .unwrap()
         .unwrap();
     assert_eq!((derived.expansion, derived.needs_expansion), (None, false));
@@ -426,7 +427,7 @@ fn derived_grants_copy_member_principals_as_stored(engine: EngineKind) {
     let report = expand(s, &id, &ExpandOptions::default()).unwrap();
     assert_eq!(report.grants_added, 2);
     let principal = |grant_id: &str| {
-        s.grant(Some(&id), grant_id)
+        s.grant(&SyncSelector::from(&id), grant_id)
             .unwrap()
             .unwrap()
             .grant
@@ -477,7 +478,7 @@ fn a_principal_in_two_parts_is_merged(engine: EngineKind) {
     let id = sync.finish().unwrap().id;
     // As stored, the member grant reads back merged.
     let merged = s
-        .grant(Some(&id), &carol.id)
+        .grant(&SyncSelector::from(&id), &carol.id)
         .unwrap()
         .unwrap()
         .grant
@@ -488,7 +489,7 @@ fn a_principal_in_two_parts_is_merged(engine: EngineKind) {
     let report = expand(s, &id, &ExpandOptions::default()).unwrap();
     assert_eq!(report.grants_added, 1);
     let derived = s
-        .grant(Some(&id), "group:a:member:user:carol")
+        .grant(&SyncSelector::from(&id), "group:a:member:user:carol")
         .unwrap()
         .unwrap();
     assert_eq!(derived.grant.principal, Some(want));

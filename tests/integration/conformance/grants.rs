@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 use c1z::engine::EngineKind;
 use c1z::pb::c1::connector::v2::{GrantSources, grant_sources::GrantSource};
 #[allow(unused_imports)]
@@ -8,7 +9,7 @@ use crate::util::{encoded, entitlement, expandable, fresh, grant, with_expandabl
 
 fn query(sync: &c1z::SyncId) -> GrantQuery {
     GrantQuery {
-        sync_id: Some(sync.clone()),
+        sync: SyncSelector::Id(sync.clone()),
         ..Default::default()
     }
 }
@@ -22,7 +23,7 @@ fn replace_moves_expandable_into_expansion(engine: EngineKind) {
     run.put_grants(&[with_expandable(grant(&member, "group", "ops"), &e)])
         .unwrap();
     let g = s
-        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:group:ops")
         .unwrap()
         .unwrap();
     assert!(
@@ -44,7 +45,7 @@ fn replace_drops_blank_expandable(engine: EngineKind) {
     )])
     .unwrap();
     let g = s
-        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:group:ops")
         .unwrap()
         .unwrap();
     assert!(g.grant.annotations.is_empty(), "dropped either way");
@@ -63,7 +64,10 @@ fn replace_recomputes_needs_expansion(engine: EngineKind) {
     let e1 = expandable(&["group:ops:member"]);
     let e2 = expandable(&["group:ops:admin"]);
     let state = || {
-        let g = s.grant(Some(run.id()), &id).unwrap().unwrap();
+        let g = s
+            .grant(&SyncSelector::from(run.id()), &id)
+            .unwrap()
+            .unwrap();
         (g.expansion.is_some(), g.needs_expansion)
     };
     run.put_grants(&[plain.clone()]).unwrap();
@@ -76,7 +80,9 @@ fn replace_recomputes_needs_expansion(engine: EngineKind) {
     // tracks progress might), then write the same edge again.
     let cleared = c1z::GrantRecord {
         needs_expansion: false,
-        ..s.grant(Some(run.id()), &id).unwrap().unwrap()
+        ..s.grant(&SyncSelector::from(run.id()), &id)
+            .unwrap()
+            .unwrap()
     };
     assert!(run.delete_grant(&id).unwrap());
     s.put_grants(run.id(), &[cleared], c1z::GrantUpsertMode::Replace)
@@ -90,7 +96,10 @@ fn replace_recomputes_needs_expansion(engine: EngineKind) {
         .unwrap();
     assert_eq!(state(), (true, true));
     assert_eq!(
-        s.grant(Some(run.id()), &id).unwrap().unwrap().expansion,
+        s.grant(&SyncSelector::from(run.id()), &id)
+            .unwrap()
+            .unwrap()
+            .expansion,
         Some(e2)
     );
     // new NULL -> 0 and expansion cleared
@@ -116,7 +125,7 @@ fn preserve_expansion_keeps_edge_and_replaces_data(engine: EngineKind) {
     run.put_expanded_grants(&[with_expandable(expanded, &expandable(&["x:y:z"]))])
         .unwrap();
     let g = s
-        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:group:ops")
         .unwrap()
         .unwrap();
     assert_eq!(g.grant.sources, Some(sources));
@@ -127,7 +136,7 @@ fn preserve_expansion_keeps_edge_and_replaces_data(engine: EngineKind) {
     run.put_expanded_grants(&[grant(&member, "user", "alice")])
         .unwrap();
     let n = s
-        .grant(Some(run.id()), "group:eng:member:user:alice")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:alice")
         .unwrap()
         .unwrap();
     assert_eq!((n.expansion, n.needs_expansion), (None, false));
@@ -281,7 +290,13 @@ fn grant_ids_of_every_shape_round_trip(engine: EngineKind) {
     ];
     run.put_grants(&all).unwrap();
     for g in &all {
-        assert_eq!(s.grant(Some(run.id()), &g.id).unwrap().unwrap().grant, *g);
+        assert_eq!(
+            s.grant(&SyncSelector::from(run.id()), &g.id)
+                .unwrap()
+                .unwrap()
+                .grant,
+            *g
+        );
     }
     let ids = |q: GrantQuery| -> Vec<String> {
         let mut v: Vec<String> = s
@@ -318,7 +333,11 @@ fn grant_ids_of_every_shape_round_trip(engine: EngineKind) {
         vec![canonical.id.clone(), "zz-other".to_owned()]
     );
     assert!(run.delete_grant(&control.id).unwrap());
-    assert!(s.grant(Some(run.id()), &control.id).unwrap().is_none());
+    assert!(
+        s.grant(&SyncSelector::from(run.id()), &control.id)
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn grants_round_trip_sources_exactly(engine: EngineKind) {
@@ -339,7 +358,13 @@ fn grants_round_trip_sources_exactly(engine: EngineKind) {
         .insert(String::new(), GrantSource { is_direct: false });
     g.sources = Some(sources);
     run.put_grants(&[g.clone()]).unwrap();
-    assert_eq!(s.grant(Some(run.id()), &g.id).unwrap().unwrap().grant, g);
+    assert_eq!(
+        s.grant(&SyncSelector::from(run.id()), &g.id)
+            .unwrap()
+            .unwrap()
+            .grant,
+        g
+    );
 }
 
 /// New encoded grants are indexed like any other; an existing id keeps its edge and
@@ -353,7 +378,7 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
     run.put_grants(&[with_expandable(grant(&eng, "group", "ops"), &e)])
         .unwrap();
     let before = s
-        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:group:ops")
         .unwrap()
         .unwrap();
 
@@ -379,7 +404,7 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
         .count();
     assert_eq!(by_resource, 3);
     let alice = s
-        .grant(Some(run.id()), "group:eng:member:user:alice")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:alice")
         .unwrap()
         .unwrap();
     assert_eq!(alice.grant, grant(&eng, "user", "alice"));
@@ -406,7 +431,7 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
     )
     .unwrap();
     let after = s
-        .grant(Some(run.id()), "group:eng:member:group:ops")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:group:ops")
         .unwrap()
         .unwrap();
     assert_eq!(after.grant, edge);
@@ -414,7 +439,7 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
     assert!(after.needs_expansion);
     assert_eq!(after.discovered_at, before.discovered_at);
     let carol = s
-        .grant(Some(run.id()), "group:eng:member:user:carol")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:carol")
         .unwrap()
         .unwrap();
     assert_eq!(carol.grant, carol_last);
@@ -442,13 +467,13 @@ fn encoded_grants_upsert_with_preserve_rule(engine: EngineKind) {
     crate::util::put_encoded(s, run.id(), &[encoded(&grant(&eng, "user", "dave"))]).unwrap();
     crate::util::put_encoded(s, run.id(), &[alice_again]).unwrap();
     let dave = s
-        .grant(Some(run.id()), "group:eng:member:user:dave")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:dave")
         .unwrap()
         .unwrap();
     assert_eq!(dave.expansion, Some(e));
     assert!(dave.needs_expansion);
     let alice = s
-        .grant(Some(run.id()), "group:eng:member:user:alice")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:alice")
         .unwrap()
         .unwrap();
     assert_eq!(alice.discovered_at, fresh_rows[0].discovered_at);
@@ -548,7 +573,7 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
     load.publish().unwrap();
 
     let u299 = s
-        .grant(Some(run.id()), "group:eng:member:user:u299")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:u299")
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -556,12 +581,12 @@ fn bulk_writes_upsert_publish_and_save(engine: EngineKind) {
         c1z::wall::parse("2030-01-02 03:04:05.000000").unwrap()
     );
     let u298 = s
-        .grant(Some(run.id()), "group:eng:member:user:u298")
+        .grant(&SyncSelector::from(run.id()), "group:eng:member:user:u298")
         .unwrap()
         .unwrap();
     assert_eq!(u298.expansion, Some(e));
     assert!(
-        s.grant(Some(run.id()), "group:eng:member:user:u297")
+        s.grant(&SyncSelector::from(run.id()), "group:eng:member:user:u297")
             .unwrap()
             .is_none()
     );

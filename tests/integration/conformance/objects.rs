@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 use c1z::engine::EngineKind;
 #[allow(unused_imports)]
 use c1z::prelude::*;
@@ -14,12 +15,18 @@ fn resource_types_upsert_by_id(engine: EngineKind) {
     let run = s.start_sync(SyncType::Full, None).unwrap();
     run.put_resource_types(&[resource_type("user"), resource_type("group")])
         .unwrap();
-    let first = s.resource_type(Some(run.id()), "user").unwrap().unwrap();
+    let first = s
+        .resource_type(&SyncSelector::from(run.id()), "user")
+        .unwrap()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let mut renamed = resource_type("user");
     renamed.display_name = "People".into();
     run.put_resource_types(&[renamed.clone()]).unwrap();
-    let again = s.resource_type(Some(run.id()), "user").unwrap().unwrap();
+    let again = s
+        .resource_type(&SyncSelector::from(run.id()), "user")
+        .unwrap()
+        .unwrap();
     assert_eq!(again.value, renamed, "data is replaced");
     assert_eq!(
         again.discovered_at, first.discovered_at,
@@ -27,7 +34,7 @@ fn resource_types_upsert_by_id(engine: EngineKind) {
     );
     let all: Vec<_> = s
         .stream_resource_types(ResourceTypeQuery {
-            sync_id: Some(run.id().clone()),
+            sync: SyncSelector::Id(run.id().clone()),
         })
         .map(|r| r.unwrap().value.id)
         .collect();
@@ -47,37 +54,37 @@ fn resources_filter_by_type_and_parent(engine: EngineKind) {
         resource("user", "alice"),
     ])
     .unwrap();
-    let sync = Some(run.id().clone());
+    let sync = SyncSelector::Id(run.id().clone());
     let ids = |q: ResourceQuery| -> Vec<String> {
         s.stream_resources(q)
             .map(|r| r.unwrap().value.id.unwrap().resource)
             .collect()
     };
     let teams = ids(ResourceQuery {
-        sync_id: sync.clone(),
+        sync: sync.clone(),
         resource_type_id: Some("team".into()),
         ..Default::default()
     });
     super::assert_rows(engine, &teams, &["eng", "ops", "orphan"]);
     let children = ids(ResourceQuery {
-        sync_id: sync.clone(),
+        sync: sync.clone(),
         parent: Some(ResourceKey::new("org", "acme")),
         ..Default::default()
     });
     super::assert_rows(engine, &children, &["eng", "ops"]);
     let got = s
-        .resource(sync.as_ref(), &ResourceKey::new("team", "eng"))
+        .resource(&sync, &ResourceKey::new("team", "eng"))
         .unwrap()
         .unwrap();
     assert_eq!(got.value.parent_resource_id, Some(org));
     assert!(
-        s.resource(sync.as_ref(), &ResourceKey::new("team", "nope"))
+        s.resource(&sync, &ResourceKey::new("team", "nope"))
             .unwrap()
             .is_none()
     );
     // The type is part of the identity: a user named "eng" is another resource.
     assert!(
-        s.resource(sync.as_ref(), &ResourceKey::new("user", "eng"))
+        s.resource(&sync, &ResourceKey::new("user", "eng"))
             .unwrap()
             .is_none()
     );
@@ -95,14 +102,14 @@ fn entitlements_filter_by_resource(engine: EngineKind) {
     .unwrap();
     let on_eng: Vec<String> = s
         .stream_entitlements(EntitlementQuery {
-            sync_id: Some(run.id().clone()),
+            sync: SyncSelector::Id(run.id().clone()),
             resource: Some(ResourceKey::new("group", "eng")),
         })
         .map(|e| e.unwrap().value.id)
         .collect();
     super::assert_rows(engine, &on_eng, &["group:eng:member", "group:eng:admin"]);
     let one = s
-        .entitlement(Some(run.id()), "group:ops:member")
+        .entitlement(&SyncSelector::from(run.id()), "group:ops:member")
         .unwrap()
         .unwrap();
     assert_eq!(one.value, entitlement("group", "ops", "member"));
@@ -120,7 +127,7 @@ fn objects_are_scoped_by_sync(engine: EngineKind) {
     b.put_resource_types(&[renamed, resource_type("group")])
         .unwrap();
     assert_eq!(
-        s.resource_type(Some(&a.id), "user")
+        s.resource_type(&SyncSelector::from(&a.id), "user")
             .unwrap()
             .unwrap()
             .value
@@ -128,16 +135,22 @@ fn objects_are_scoped_by_sync(engine: EngineKind) {
         "user type"
     );
     assert_eq!(
-        s.resource_type(Some(b.id()), "user")
+        s.resource_type(&SyncSelector::from(b.id()), "user")
             .unwrap()
             .unwrap()
             .value
             .display_name,
         "B"
     );
-    assert!(s.resource_type(Some(&a.id), "group").unwrap().is_none());
+    assert!(
+        s.resource_type(&SyncSelector::from(&a.id), "group")
+            .unwrap()
+            .is_none()
+    );
     let every: usize = s
-        .stream_resource_types(ResourceTypeQuery { sync_id: None })
+        .stream_resource_types(ResourceTypeQuery {
+            sync: SyncSelector::All,
+        })
         .count();
     assert_eq!(every, 3, "no sync filter reads every sync's rows");
 }
@@ -150,18 +163,23 @@ fn assets_follow_baton_rules(engine: EngineKind) {
     run.put_asset("blank", "image/png", b"").unwrap();
     run.put_asset("mystery", "", b"?").unwrap();
     run.put_asset("icon", "image/gif", b"GIF8").unwrap();
-    let icon = s.asset(Some(run.id()), "icon").unwrap().unwrap();
+    let icon = s
+        .asset(&SyncSelector::from(run.id()), "icon")
+        .unwrap()
+        .unwrap();
     assert_eq!(icon.data, b"GIF8", "a conflict replaces the data");
     assert_eq!(
         icon.content_type, "image/png",
         "and keeps the first content type"
     );
     assert!(
-        s.asset(Some(run.id()), "blank").unwrap().is_none(),
+        s.asset(&SyncSelector::from(run.id()), "blank")
+            .unwrap()
+            .is_none(),
         "empty data is skipped"
     );
     assert_eq!(
-        s.asset(Some(run.id()), "mystery")
+        s.asset(&SyncSelector::from(run.id()), "mystery")
             .unwrap()
             .unwrap()
             .content_type,
@@ -169,7 +187,7 @@ fn assets_follow_baton_rules(engine: EngineKind) {
     );
     let listed: Vec<String> = s
         .stream_assets(AssetQuery {
-            sync_id: Some(run.id().clone()),
+            sync: SyncSelector::Id(run.id().clone()),
         })
         .map(|a| a.unwrap().id)
         .collect();

@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 #[allow(unused_imports)]
 use c1z::prelude::*;
 use std::collections::BTreeSet;
@@ -27,7 +28,7 @@ fn pages_cover_every_row_exactly_once(engine: EngineKind) {
     let f = fresh(engine);
     let sync = fill(f.store(), 1_234);
     let q = GrantQuery {
-        sync_id: Some(sync),
+        sync: SyncSelector::Id(sync),
         ..Default::default()
     };
     for size in [1u32, 7, 100, 617, 1_233, 1_234, 1_235, 5_000] {
@@ -65,7 +66,7 @@ fn filtered_pages_cover_every_match(engine: EngineKind) {
     let f = fresh(engine);
     let sync = fill(f.store(), 500);
     let q = GrantQuery {
-        sync_id: Some(sync),
+        sync: SyncSelector::Id(sync),
         entitlement_id: Some("group:g3:member".into()),
         ..Default::default()
     };
@@ -101,7 +102,7 @@ fn page_size_is_clamped(engine: EngineKind) {
     let f = fresh(engine);
     let sync = fill(f.store(), 10_050);
     let q = GrantQuery {
-        sync_id: Some(sync),
+        sync: SyncSelector::Id(sync),
         ..Default::default()
     };
     let page = f.store().list_grants(&q, &PageRequest::first(0)).unwrap();
@@ -134,7 +135,7 @@ fn streams_hold_one_page_and_see_everything(engine: EngineKind) {
     let n = f
         .store()
         .stream_grants(GrantQuery {
-            sync_id: Some(sync),
+            sync: SyncSelector::Id(sync),
             ..Default::default()
         })
         .count();
@@ -193,7 +194,7 @@ fn resource_pages_cover_every_match(engine: EngineKind) {
         .collect();
     assert_eq!(
         s.all_grants(GrantQuery {
-            sync_id: Some(sync.clone()),
+            sync: SyncSelector::Id(sync.clone()),
             ..Default::default()
         })
         .unwrap()
@@ -239,7 +240,7 @@ fn resource_pages_cover_every_match(engine: EngineKind) {
     ];
     for (q, matches) in cases {
         let q = GrantQuery {
-            sync_id: Some(sync.clone()),
+            sync: SyncSelector::Id(sync.clone()),
             ..q
         };
         let want: BTreeSet<String> = first
@@ -279,7 +280,7 @@ fn resource_pages_cover_every_match(engine: EngineKind) {
     assert_eq!(s.count_objects(&sync).unwrap().grants_by_type, by_type);
     assert!(
         s.all_grants(GrantQuery {
-            sync_id: Some(sync.clone()),
+            sync: SyncSelector::Id(sync.clone()),
             resource: Some(ResourceKey::new("app", "wiki")),
             ..Default::default()
         })

@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 use c1z::engine::EngineKind;
 #[allow(unused_imports)]
 use c1z::prelude::*;
@@ -29,7 +30,11 @@ fn read_only_refuses_every_write(engine: EngineKind) {
     refused(s.sync_writer(&id).unwrap().finish().map(|_| ()));
     // Reads work, and nothing is ever written back.
     assert_eq!(s.sync_runs().unwrap().len(), 1);
-    assert!(s.resource_type(Some(&id), "user").unwrap().is_some());
+    assert!(
+        s.resource_type(&SyncSelector::from(&id), "user")
+            .unwrap()
+            .is_some()
+    );
     assert!(!ro.save().unwrap());
     assert!(!ro.close().unwrap());
     assert_eq!(bytes_of(&path), before);

@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 use c1z::engine::EngineKind;
 #[allow(unused_imports)]
 use c1z::prelude::*;
@@ -26,7 +27,10 @@ fn everything_survives_save_and_reopen(engine: EngineKind) {
     assert_eq!(s.all_grants(GrantQuery::default()).unwrap(), before);
     assert_eq!(before[0].expansion, Some(e));
     assert_eq!(
-        s.asset(Some(&done.id), "icon").unwrap().unwrap().data,
+        s.asset(&SyncSelector::from(&done.id), "icon")
+            .unwrap()
+            .unwrap()
+            .data,
         b"png"
     );
 }

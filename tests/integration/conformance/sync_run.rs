@@ -1,3 +1,4 @@
+use c1z::SyncSelector;
 use c1z::engine::EngineKind;
 #[allow(unused_imports)]
 use c1z::prelude::*;
@@ -213,6 +214,79 @@ fn latest_finished_prefers_end_time_then_id(engine: EngineKind) {
     assert_eq!(&s.latest_finished_sync(None).unwrap().unwrap().id, expected);
 }
 
+/// The sync selector: `Latest` (the default of every query and the value a caller must
+/// name for gets) is baton's default sync for the kind of read; `Id` one sync; `All`
+/// every sync, gets answering from the oldest.
+fn selectors_default_to_batons_sync(engine: EngineKind) {
+    let f = fresh(engine);
+    let s = f.store();
+    let ids = |q: c1z::ResourceTypeQuery| -> Vec<String> {
+        s.stream_resource_types(q)
+            .map(|r| r.unwrap().value.id)
+            .collect()
+    };
+    let listed = |sync: SyncSelector| -> Vec<String> {
+        let page = s
+            .list_resource_types(&c1z::ResourceTypeQuery { sync }, &Default::default())
+            .unwrap();
+        page.items.into_iter().map(|r| r.value.id).collect()
+    };
+    // No sync at all: nothing to read, not an error.
+    assert!(ids(Default::default()).is_empty());
+    assert!(
+        s.resource_type(&SyncSelector::Latest, "t")
+            .unwrap()
+            .is_none()
+    );
+    // An unfinished sync started now: the default while nothing has finished.
+    let first = s.start_sync(SyncType::Full, None).unwrap();
+    first.put_resource_types(&[resource_type("a")]).unwrap();
+    assert_eq!(ids(Default::default()), ["a"]);
+    let first = first.finish().unwrap();
+    let partial = s.start_sync(SyncType::Partial, Some(&first.id)).unwrap();
+    partial.put_resource_types(&[resource_type("b")]).unwrap();
+    let partial = partial.finish().unwrap();
+    // Lists read the latest finished full sync; gets other than resources and the
+    // streams the latest finished sync of any type.
+    assert_eq!(listed(SyncSelector::Latest), ["a"]);
+    assert!(
+        s.resource_type(&SyncSelector::Latest, "b")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.resource_type(&SyncSelector::Latest, "a")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(ids(Default::default()), ["b"]);
+    // Named syncs, and every sync.
+    assert_eq!(listed(SyncSelector::Id(partial.id.clone())), ["b"]);
+    assert_eq!(listed((&first.id).into()), ["a"]);
+    let mut all = listed(SyncSelector::All);
+    all.sort();
+    assert_eq!(all, ["a", "b"]);
+    assert!(
+        listed(SyncSelector::Id(SyncId::from(
+            "2ZfXbJ8JKe4FYeM6pzhcS9MP9Yp"
+        )))
+        .is_empty(),
+        "an unknown id reads nothing"
+    );
+    // A get over every sync answers from the oldest sync that has the object.
+    let second = s.start_sync(SyncType::Full, None).unwrap();
+    let mut newer = resource_type("a");
+    newer.display_name = "newer".into();
+    second.put_resource_types(&[newer]).unwrap();
+    let second = second.finish().unwrap();
+    let get = |sync: &SyncSelector| s.resource_type(sync, "a").unwrap().unwrap().value;
+    assert_eq!(get(&SyncSelector::All).display_name, "a type");
+    assert_eq!(get(&SyncSelector::Latest).display_name, "newer");
+    assert_eq!(get(&(&first.id).into()).display_name, "a type");
+    assert_eq!(listed(SyncSelector::Latest), ["a"]);
+    assert_eq!(second.id, s.latest_finished_sync(None).unwrap().unwrap().id);
+}
+
 fn cleanup_keeps_policy_syncs_and_deletes_rows(engine: EngineKind) {
     let f = fresh(engine);
     let s = f.store();
@@ -247,10 +321,16 @@ fn cleanup_keeps_policy_syncs_and_deletes_rows(engine: EngineKind) {
         ]
     );
     assert!(
-        s.resource_type(Some(&fulls[0]), "user").unwrap().is_none(),
+        s.resource_type(&SyncSelector::from(&fulls[0]), "user")
+            .unwrap()
+            .is_none(),
         "rows deleted with the run"
     );
-    assert!(s.resource_type(Some(&fulls[2]), "user").unwrap().is_some());
+    assert!(
+        s.resource_type(&SyncSelector::from(&fulls[2]), "user")
+            .unwrap()
+            .is_some()
+    );
 }
 
 engines!(
@@ -262,5 +342,6 @@ engines!(
     stale_unfinished_syncs_are_not_resumed,
     checkpoint_survives_reopen,
     latest_finished_prefers_end_time_then_id,
+    selectors_default_to_batons_sync,
     cleanup_keeps_policy_syncs_and_deletes_rows,
 );
