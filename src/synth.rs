@@ -149,8 +149,7 @@ pub fn generate<W: Writer + ?Sized>(store: &W, spec: &SynthSpec) -> Result<SyncR
     let mut grants = Vec::new();
     let flush = |grants: &mut Vec<Grant>, force: bool| -> Result<()> {
         if force || grants.len() >= 5_000 {
-            run.put_grants(grants)?;
-            grants.clear();
+            run.put_grants(grants.drain(..))?;
         }
         Ok(())
     };
@@ -316,8 +315,7 @@ impl<W: Writer + ?Sized> GrantSink<'_, '_, W> {
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.run.put_grants(&self.buf)?;
-            self.buf.clear();
+            self.run.put_grants(self.buf.drain(..))?;
         }
         Ok(())
     }

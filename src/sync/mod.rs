@@ -22,8 +22,7 @@ use crate::store::{GrantUpsertMode, RESUME_WINDOW, ReaderExt, Writer};
 ///
 /// # Errors
 /// [`Error::Decode`] if the annotation cannot be decoded.
-pub fn grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime) -> Result<GrantRecord> {
-    let mut grant = grant.clone();
+pub fn grant_record(mut grant: Grant, discovered_at: chrono::NaiveDateTime) -> Result<GrantRecord> {
     let expansion = codec::take_expandable(&mut grant)?.filter(codec::is_usable_expansion);
     Ok(GrantRecord {
         needs_expansion: expansion.is_some(),
@@ -36,8 +35,10 @@ pub fn grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime) -> Resu
 /// Prepares expander output for [`GrantUpsertMode::PreserveExpansion`]: any residual
 /// `GrantExpandable` annotation is dropped and a new row gets no expansion.
 #[must_use]
-pub fn expanded_grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime) -> GrantRecord {
-    let mut grant = grant.clone();
+pub fn expanded_grant_record(
+    mut grant: Grant,
+    discovered_at: chrono::NaiveDateTime,
+) -> GrantRecord {
     grant
         .annotations
         .retain(|a| !codec::any_is(a, codec::GRANT_EXPANDABLE));
@@ -49,13 +50,32 @@ pub fn expanded_grant_record(grant: &Grant, discovered_at: chrono::NaiveDateTime
     }
 }
 
+/// An object handed to a [`SyncWriter`] put: owned (moved into the store's records, no
+/// copy) or borrowed (cloned), so `put_resources(vec)` and `put_resources(&[r])` both work.
+pub trait PutItem<T> {
+    /// The owned object.
+    fn into_item(self) -> T;
+}
+
+impl<T> PutItem<T> for T {
+    fn into_item(self) -> T {
+        self
+    }
+}
+
+impl<T: Clone> PutItem<T> for &T {
+    fn into_item(self) -> T {
+        self.clone()
+    }
+}
+
 /// Records of `items`, all discovered now (one timestamp per call, as baton's bulk path).
-fn records_now<T: Clone>(items: &[T]) -> Vec<Record<T>> {
+fn records_now<T>(items: impl IntoIterator<Item = impl PutItem<T>>) -> Vec<Record<T>> {
     let now = wall::now();
     items
-        .iter()
+        .into_iter()
         .map(|v| Record {
-            value: v.clone(),
+            value: v.into_item(),
             discovered_at: now,
         })
         .collect()
@@ -114,11 +134,15 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
         self.store.put_sync_run(&run)
     }
 
-    /// Upserts resource types.
+    /// Upserts resource types: owned objects are moved into the store's records, borrowed
+    /// ones cloned ([`PutItem`]).
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
-    pub fn put_resource_types(&self, items: &[ResourceType]) -> Result<()> {
+    pub fn put_resource_types(
+        &self,
+        items: impl IntoIterator<Item = impl PutItem<ResourceType>>,
+    ) -> Result<()> {
         self.store.put_resource_types(&self.id, &records_now(items))
     }
 
@@ -126,7 +150,10 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
-    pub fn put_resources(&self, items: &[Resource]) -> Result<()> {
+    pub fn put_resources(
+        &self,
+        items: impl IntoIterator<Item = impl PutItem<Resource>>,
+    ) -> Result<()> {
         self.store.put_resources(&self.id, &records_now(items))
     }
 
@@ -134,7 +161,10 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
-    pub fn put_entitlements(&self, items: &[Entitlement]) -> Result<()> {
+    pub fn put_entitlements(
+        &self,
+        items: impl IntoIterator<Item = impl PutItem<Entitlement>>,
+    ) -> Result<()> {
         self.store.put_entitlements(&self.id, &records_now(items))
     }
 
@@ -143,11 +173,11 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; [`Error::Decode`] for an undecodable annotation; engine errors.
-    pub fn put_grants(&self, items: &[Grant]) -> Result<()> {
+    pub fn put_grants(&self, items: impl IntoIterator<Item = impl PutItem<Grant>>) -> Result<()> {
         let now = wall::now();
         let rows = items
-            .iter()
-            .map(|g| grant_record(g, now))
+            .into_iter()
+            .map(|g| grant_record(g.into_item(), now))
             .collect::<Result<Vec<_>>>()?;
         self.store
             .put_grants(&self.id, &rows, GrantUpsertMode::Replace)
@@ -157,11 +187,14 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
-    pub fn put_expanded_grants(&self, items: &[Grant]) -> Result<()> {
+    pub fn put_expanded_grants(
+        &self,
+        items: impl IntoIterator<Item = impl PutItem<Grant>>,
+    ) -> Result<()> {
         let now = wall::now();
         let rows: Vec<_> = items
-            .iter()
-            .map(|g| expanded_grant_record(g, now))
+            .into_iter()
+            .map(|g| expanded_grant_record(g.into_item(), now))
             .collect();
         self.store
             .put_grants(&self.id, &rows, GrantUpsertMode::PreserveExpansion)
@@ -180,7 +213,8 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; engine errors.
-    pub fn put_asset(&self, id: &str, content_type: &str, data: &[u8]) -> Result<()> {
+    pub fn put_asset(&self, id: &str, content_type: &str, data: impl Into<Vec<u8>>) -> Result<()> {
+        let data = data.into();
         if data.is_empty() {
             return Ok(());
         }
@@ -194,7 +228,7 @@ impl<'s, W: Writer + ?Sized> SyncWriter<'s, W> {
             &Asset {
                 id: id.to_owned(),
                 content_type: content_type.to_owned(),
-                data: data.to_vec(),
+                data,
                 discovered_at: wall::now(),
             },
         )
