@@ -60,7 +60,8 @@ pub use model::{
 pub use store::{
     AnyStore, AssetQuery, DerivedEntitlement, DerivedGrant, EncodedGrant, EntitlementKey,
     EntitlementQuery, GrantBulkLoad, GrantQuery, GrantUpsertMode, Page, PageRequest, Reader,
-    ReaderExt, ResourceQuery, ResourceTypeQuery, StoredGrant, SyncScope, SyncSelector, Writer,
+    ReaderExt, ResourceQuery, ResourceTypeQuery, StoreMetadata, StoredGrant, SyncScope,
+    SyncSelector, Writer,
 };
 pub use sync::WriterExt;
 

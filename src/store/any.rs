@@ -7,7 +7,8 @@ use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
     AssetQuery, EntitlementQuery, GrantBulkLoad, GrantQuery, GrantUpsertMode, ObjectCounts, Page,
-    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, StoredGrant, SyncSelector, Writer,
+    PageRequest, Reader, ResourceQuery, ResourceTypeQuery, StoreMetadata, StoredGrant,
+    SyncSelector, Writer,
 };
 
 /// A store of any engine.
@@ -66,6 +67,9 @@ impl AnyStore {
 
 #[deny(clippy::missing_trait_methods)]
 impl Reader for AnyStore {
+    fn metadata(&self) -> StoreMetadata {
+        on_engine!(self, s => s.metadata())
+    }
     fn engine(&self) -> &'static str {
         on_engine!(self, s => s.engine())
     }

@@ -383,6 +383,22 @@ pub struct ObjectCounts {
     pub assets: u64,
 }
 
+/// What a store is, whatever opened it (see [`Reader::metadata`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreMetadata {
+    /// The engine's name as written in files (`sqlite`, `rocksdb`).
+    pub engine: &'static str,
+    /// The envelope the store is saved in.
+    pub format: crate::format::Format,
+    /// The engine's own format version: RocksDB's `engine_schema_version`
+    /// (`docs/format-rocksdb.md`); 0 for SQLite, whose schema is baton's (migrated on
+    /// open) and carries no version.
+    pub engine_version: u32,
+    /// Whether the store refuses writes.
+    pub read_only: bool,
+}
+
 /// Read primitives of a store.
 ///
 /// # Contract
@@ -410,8 +426,13 @@ pub struct ObjectCounts {
 ///   internally. Errors are typed: [`crate::Error::Corrupt`] for bytes that do not decode,
 ///   [`crate::Error::Engine`] for the engine's own failures.
 pub trait Reader: Send + Sync {
+    /// What the store is: engine, envelope, engine format version, read-only flag.
+    fn metadata(&self) -> StoreMetadata;
+
     /// The engine's name as written in files (`sqlite`, `rocksdb`).
-    fn engine(&self) -> &'static str;
+    fn engine(&self) -> &'static str {
+        self.metadata().engine
+    }
 
     /// One sync run by id.
     ///

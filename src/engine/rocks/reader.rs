@@ -14,7 +14,7 @@ use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
     AssetQuery, DefaultSync, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
-    ResourceQuery, ResourceTypeQuery, StoredGrant, SyncSelector,
+    ResourceQuery, ResourceTypeQuery, StoreMetadata, StoredGrant, SyncSelector,
 };
 
 fn text(bytes: &[u8]) -> Result<String> {
@@ -649,8 +649,13 @@ impl RocksStore {
 }
 
 impl Reader for RocksStore {
-    fn engine(&self) -> &'static str {
-        ENGINE
+    fn metadata(&self) -> StoreMetadata {
+        StoreMetadata {
+            engine: ENGINE,
+            format: crate::format::Format::V3,
+            engine_version: super::SCHEMA_VERSION,
+            read_only: self.state().is_read_only(),
+        }
     }
 
     fn sync_run(&self, id: &SyncId) -> Result<Option<SyncRun>> {

@@ -15,7 +15,7 @@ use crate::model::{
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{
     AssetQuery, DefaultSync, EntitlementQuery, GrantQuery, ObjectCounts, Page, PageRequest, Reader,
-    ResourceQuery, ResourceTypeQuery, StoredGrant, SyncSelector,
+    ResourceQuery, ResourceTypeQuery, StoreMetadata, StoredGrant, SyncSelector,
 };
 
 /// A WHERE clause under construction.
@@ -335,8 +335,13 @@ impl SqliteStore {
 }
 
 impl Reader for SqliteStore {
-    fn engine(&self) -> &'static str {
-        ENGINE
+    fn metadata(&self) -> StoreMetadata {
+        StoreMetadata {
+            engine: ENGINE,
+            format: crate::format::Format::V1,
+            engine_version: 0,
+            read_only: self.state().is_read_only(),
+        }
     }
 
     fn sync_run(&self, id: &SyncId) -> Result<Option<SyncRun>> {

@@ -26,8 +26,21 @@ fn read_only_refuses_every_write(engine: EngineKind) {
     refused(s.delete_grant(&id, "x").map(|_| ()));
     refused(s.delete_sync_run(&id));
     refused(s.compact());
+    refused(s.bulk_grants().map(|_| ()));
     refused(s.sync_writer(&id).unwrap().checkpoint("t"));
     refused(s.sync_writer(&id).unwrap().finish().map(|_| ()));
+    // The store says what it is.
+    let meta = s.metadata();
+    assert!(meta.read_only);
+    assert_eq!(meta.engine, engine.name());
+    assert_eq!(
+        (meta.format, meta.engine_version),
+        match engine {
+            EngineKind::Sqlite => (c1z::format::Format::V1, 0),
+            EngineKind::Rocks => (c1z::format::Format::V3, 1),
+        }
+    );
+    assert!(!writable_metadata(engine).read_only);
     // Reads work, and nothing is ever written back.
     assert_eq!(s.sync_runs().unwrap().len(), 1);
     assert!(
@@ -38,6 +51,10 @@ fn read_only_refuses_every_write(engine: EngineKind) {
     assert!(!ro.save().unwrap());
     assert!(!ro.close().unwrap());
     assert_eq!(bytes_of(&path), before);
+}
+
+fn writable_metadata(engine: EngineKind) -> c1z::StoreMetadata {
+    fresh(engine).store().metadata()
 }
 
 engines!(read_only_refuses_every_write);
