@@ -6,6 +6,7 @@
 //! the order of listed rows: key order here, insertion order in SQLite.
 
 mod bulk;
+mod error;
 mod idfilter;
 mod keys;
 mod reader;
@@ -39,19 +40,11 @@ pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest keyspace version this build reads.
 const OLDEST_SCHEMA_VERSION: u32 = 1;
 
+// TODO(lead): remove once the call sites in this module and keys/values/reader/writer/bulk
+// convert with `.map_err(RocksError::from)?`: this impl is public and names `rocksdb`.
 impl From<rocksdb::Error> for Error {
     fn from(e: rocksdb::Error) -> Self {
-        match e.kind() {
-            rocksdb::ErrorKind::Corruption => Error::Corrupt {
-                what: "rocksdb database",
-                reason: "RocksDB reports corruption".into(),
-                source: Some(Box::new(e)),
-            },
-            _ => Error::Engine {
-                engine: ENGINE,
-                source: Box::new(e),
-            },
-        }
+        error::RocksError::from(e).into()
     }
 }
 
