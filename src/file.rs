@@ -14,7 +14,7 @@ use crate::engine::EngineKind;
 use crate::engine::rocks::{self, RocksStore};
 use crate::engine::sqlite::{DatabaseImage, SqliteStore};
 use crate::error::{Error, Result};
-use crate::format::v3_payload::FileIdentity;
+use crate::format::v3_payload::{CompressedBody, FileIdentity};
 use crate::format::{self, Format, v1, v3, v3_payload};
 use crate::model::SyncRun;
 use crate::pb::c1::c1z::v3::{C1zManifestV3, PayloadEncoding, SyncRunSummary};
@@ -149,7 +149,7 @@ pub struct C1zFile {
     encode: v1::EncodeOptions,
     payload_encoding: PayloadEncoding,
     /// Compresses a writable RocksDB copy's tables ahead of a tar + zstd save.
-    precompressor: Option<crate::precompress::Precompressor>,
+    precompressor: Option<crate::engine::rocks::precompress::Precompressor>,
     tmp: tempfile::TempDir,
 }
 
@@ -290,7 +290,7 @@ impl C1zFile {
             AnyStore::Rocks(s)
                 if !opts.read_only && payload_encoding == PayloadEncoding::TarZstd =>
             {
-                let p = crate::precompress::Precompressor::start(
+                let p = crate::engine::rocks::precompress::Precompressor::start(
                     db.clone(),
                     tmp.path().join("frames"),
                     opts.encode.level,
@@ -396,13 +396,13 @@ impl C1zFile {
                     sync_runs: self.store.sync_runs()?.iter().map(summary).collect(),
                     ..Default::default()
                 };
-                let write = |frames: &dyn Fn(&FileIdentity) -> Option<PathBuf>| {
+                let write = |frames: &dyn Fn(&FileIdentity) -> Option<CompressedBody>| {
                     write_atomically(out, |w| {
                         v3::write_with(w, &manifest, &checkpoint, self.encode, frames)
                     })
                 };
                 match &self.precompressor {
-                    Some(p) => p.with_frames(|frames| write(&|id| frames.get(id).cloned())),
+                    Some(p) => p.with_frames(write),
                     None => write(&|_| None),
                 }
             }

@@ -46,7 +46,6 @@ pub mod format;
 pub mod inspect;
 mod model;
 pub mod pb;
-mod precompress;
 pub mod store;
 pub mod sync;
 pub mod synth;

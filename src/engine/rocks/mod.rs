@@ -9,6 +9,7 @@ mod bulk;
 mod error;
 mod idfilter;
 mod keys;
+pub(crate) mod precompress;
 mod reader;
 mod values;
 mod writer;
