@@ -4,7 +4,23 @@
 pub mod rocks;
 pub mod sqlite;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::format::v1::{DecodeLimits, EncodeOptions};
+
+/// What every engine's `open_file`/`create_file` takes besides its own options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpenContext<'a> {
+    /// A private directory for the working copy, removed after the store closes.
+    pub(crate) work_dir: &'a Path,
+    /// Refuse every write.
+    pub(crate) read_only: bool,
+    /// Decode limits of the input file.
+    pub(crate) limits: DecodeLimits,
+    /// zstd settings of saves.
+    pub(crate) encode: EncodeOptions,
+}
 
 /// What every engine tracks about writes: whether the store refuses them, and whether
 /// anything changed since open or the last save (an unchanged store is never saved).

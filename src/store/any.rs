@@ -1,8 +1,11 @@
 //! [`AnyStore`]: one type over every engine, decided when a file is opened.
 
+use std::path::Path;
+
 use crate::engine::rocks::RocksStore;
 use crate::engine::sqlite::SqliteStore;
 use crate::error::Result;
+use crate::file::FileMetadata;
 use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
@@ -37,15 +40,25 @@ impl AnyStore {
         on_engine!(self, s => s.state().is_dirty())
     }
 
+    /// Whether the store refuses writes.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        on_engine!(self, s => s.state().is_read_only())
+    }
+
     /// Records that the current content has been saved.
     pub fn mark_clean(&self) {
         on_engine!(self, s => s.state().mark_clean());
     }
 
-    /// Whether the store refuses writes.
-    #[must_use]
-    pub fn is_read_only(&self) -> bool {
-        on_engine!(self, s => s.state().is_read_only())
+    /// Writes the complete `.c1z` file at `out`, atomically.
+    pub(crate) fn save_to(&self, out: &Path) -> Result<()> {
+        on_engine!(self, s => s.save_to(out))
+    }
+
+    /// Format, engine and payload encoding of the file this store saves.
+    pub(crate) fn file_metadata(&self) -> FileMetadata {
+        on_engine!(self, s => s.file_metadata())
     }
 }
 

@@ -13,7 +13,7 @@ fn rocks_file(path: &std::path::Path, encoding: PayloadEncoding) {
     let f = OpenOptions::new()
         .with_create(true)
         .with_engine(EngineKind::Rocks)
-        .with_payload_encoding(encoding)
+        .with_rocksdb(c1z::RocksOptions::new().with_payload_encoding(encoding))
         .open(path)
         .unwrap();
     let run = f.store().start_sync(SyncType::Full, None).unwrap();
@@ -595,7 +595,7 @@ fn a_bulk_loaded_rocks_file_saves_and_reads_back() {
         let f = OpenOptions::new()
             .with_create(true)
             .with_engine(EngineKind::Rocks)
-            .with_memory_limit(64 << 10)
+            .with_rocksdb(c1z::RocksOptions::new().with_bulk_buffer(64 << 10))
             .open(&path)
             .unwrap();
         let run = f.store().start_sync(SyncType::Full, None).unwrap();

@@ -7,9 +7,10 @@
 
 mod bulk;
 mod error;
+mod file;
 mod idfilter;
 mod keys;
-pub(crate) mod precompress;
+mod precompress;
 mod reader;
 mod values;
 mod writer;
@@ -23,6 +24,7 @@ use rocksdb::{DB, Options};
 use crate::engine::WriteState;
 use crate::error::{Error, Result};
 use crate::model::SyncId;
+pub use file::RocksOptions;
 use idfilter::IdFilter;
 
 /// Engine name written in v3 manifests.
@@ -96,6 +98,9 @@ pub struct RocksStore {
     /// Writes skip the write-ahead log: the database is a private working copy discarded
     /// after a crash, and saving flushes memtables before the checkpoint.
     write_opts: rocksdb::WriteOptions,
+    /// How [`RocksStore::save_to`] writes the `.c1z` (set by `open_file`/`create_file`;
+    /// boxed to keep `AnyStore`'s variants close in size).
+    save: Box<file::SaveState>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -166,6 +171,7 @@ impl RocksStore {
                 w.disable_wal(true);
                 w
             },
+            save: Box::default(),
         };
         match store.db.get(keys::meta_key("schema_version"))? {
             Some(v) => match u32_value(&v) {

@@ -1,11 +1,12 @@
 //! The SQLite engine: baton's v1 schema in a SQLite database (the payload of a v1 file).
 //!
-//! The store works on a private, decompressed copy of the database (see [`crate::file`]):
+//! The store works on a private, decompressed copy of the database (see `file.rs`):
 //! in memory while it is small (no file I/O until it is saved), else a temp file.
 //! One connection serves every call, behind a mutex: SQLite connections are not `Sync`, and
 //! baton also limits its pool to one connection.
 
 mod error;
+mod file;
 mod reader;
 mod schema;
 mod writer;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::engine::WriteState;
 use crate::error::{Error, Result};
 use error::SqliteError;
+pub use file::{DEFAULT_MEMORY_LIMIT, SqliteOptions};
 
 /// Engine name written in metadata.
 pub const ENGINE: &str = "sqlite";
@@ -27,6 +29,8 @@ pub struct SqliteStore {
     conn: Mutex<Conn>,
     path: PathBuf,
     state: WriteState,
+    /// zstd settings of [`SqliteStore::save_to`].
+    encode: crate::format::v1::EncodeOptions,
 }
 
 /// The connection, and whether its database still lives in memory.
@@ -165,6 +169,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
             state: WriteState::new(read_only),
+            encode: crate::format::v1::EncodeOptions::default(),
         })
     }
 
