@@ -123,10 +123,17 @@ pub struct FileMetadata {
 }
 
 /// An open `.c1z` file.
+///
+/// Writes go to a private working copy: save them with [`C1zFile::save`] or
+/// [`C1zFile::close`], or drop them with [`C1zFile::discard`]. Dropping a writable file
+/// with unsaved writes loses them and prints a warning to stderr.
+#[must_use = "writes to a C1zFile are lost unless it is saved or closed"]
 pub struct C1zFile {
     // Field order matters: the store closes before its temp directory is removed.
     store: AnyStore,
     path: PathBuf,
+    /// Whether dropping with unsaved writes warns (off after `close` and `discard`).
+    warn_unsaved: bool,
     /// The private work directory the engine's working copy lives in.
     work_dir: tempfile::TempDir,
 }
@@ -223,6 +230,7 @@ impl C1zFile {
         Ok(C1zFile {
             store,
             path: path.to_owned(),
+            warn_unsaved: true,
             work_dir,
         })
     }
@@ -247,12 +255,19 @@ impl C1zFile {
     }
 
     /// Saves to the path the file was opened from if anything changed; returns whether it
-    /// wrote.
+    /// wrote. A write made while the save runs (from another thread) may miss the file,
+    /// and keeps the store dirty.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] for a read-only store with changes; I/O and engine errors (the
     /// file on disk is then unchanged).
     pub fn save(&self) -> Result<bool> {
+        self.save_then(|| ())
+    }
+
+    /// [`C1zFile::save`], running `before_write` after the save captured the store's write
+    /// count and before it writes (tests race a write there).
+    fn save_then(&self, before_write: impl FnOnce()) -> Result<bool> {
         if !self.store.is_dirty() {
             return Ok(false);
         }
@@ -261,12 +276,15 @@ impl C1zFile {
         }
         // A save ends any bulk phase, so the file has every grant and index.
         self.store.end_bulk_grants()?;
+        let generation = self.store.generation();
+        before_write();
         self.store.save_to(&self.path)?;
-        self.store.mark_clean();
+        self.store.mark_saved(generation);
         Ok(true)
     }
 
-    /// Writes the current content to `out` (always, changed or not), atomically.
+    /// Writes the current content to `out` (always, changed or not), atomically. The
+    /// file's own path is not saved by this: close or discard it afterwards.
     ///
     /// # Errors
     /// I/O and engine errors; `out` is then unchanged.
@@ -279,8 +297,35 @@ impl C1zFile {
     ///
     /// # Errors
     /// As [`C1zFile::save`].
-    pub fn close(self) -> Result<bool> {
+    pub fn close(mut self) -> Result<bool> {
+        // A failed save is reported by its error, not again by the drop.
+        self.warn_unsaved = false;
         self.save()
+    }
+
+    /// Releases the file without saving: unsaved writes are dropped on purpose.
+    pub fn discard(mut self) {
+        self.warn_unsaved = false;
+    }
+
+    /// The warning a drop prints: for a writable file with unsaved writes.
+    fn unsaved_warning(&self) -> Option<String> {
+        (self.warn_unsaved && !self.store.is_read_only() && self.store.is_dirty()).then(|| {
+            format!(
+                "c1z: {}: dropped with unsaved changes; call close() or save(), or discard()",
+                self.path.display()
+            )
+        })
+    }
+}
+
+impl Drop for C1zFile {
+    fn drop(&mut self) {
+        if let Some(warning) = self.unsaved_warning() {
+            #[cfg(test)]
+            tests::WARNINGS.with(|w| w.borrow_mut().push(warning.clone()));
+            eprintln!("{warning}");
+        }
     }
 }
 
@@ -325,4 +370,143 @@ pub fn write_atomically(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::engine::EngineKind;
+    use crate::model::{Record, SyncId};
+    use crate::pb::c1::connector::v2::ResourceType;
+    use crate::store::Reader;
+
+    thread_local! {
+        /// Warnings dropped files printed on this thread.
+        pub(super) static WARNINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn warnings() -> Vec<String> {
+        WARNINGS.with(|w| w.take())
+    }
+
+    fn write_one(file: &C1zFile, id: &str) -> Result<()> {
+        let rt = ResourceType {
+            id: id.into(),
+            ..Default::default()
+        };
+        file.store()
+            .put_resource_types(&SyncId::new("sync"), &[Record::now(rt)])
+    }
+
+    fn resource_types(file: &C1zFile) -> usize {
+        let all = file
+            .store()
+            .list_resource_types(&Default::default(), &Default::default());
+        all.unwrap().items.len()
+    }
+
+    fn created(dir: &Path, engine: EngineKind) -> (PathBuf, C1zFile) {
+        let path = dir.join(format!("{}.c1z", engine.name()));
+        let file = OpenOptions::new()
+            .with_create(true)
+            .with_engine(engine)
+            .open(&path)
+            .unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn a_write_racing_a_save_keeps_the_store_dirty() {
+        for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "before").unwrap();
+            assert!(
+                file.save_then(|| write_one(&file, "during").unwrap())
+                    .unwrap()
+            );
+            assert!(
+                file.store().is_dirty(),
+                "{engine:?}: the racing write is unsaved"
+            );
+            assert!(file.save().unwrap(), "{engine:?}: the next save writes it");
+            assert!(!file.store().is_dirty());
+            assert!(!file.save().unwrap(), "{engine:?}: then nothing is left");
+            file.close().unwrap();
+            let reopened = C1zFile::open_read_only(&path).unwrap();
+            assert_eq!(resource_types(&reopened), 2, "{engine:?}");
+        }
+    }
+
+    #[test]
+    fn dropping_unsaved_writes_warns_and_discard_does_not() {
+        for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "lost").unwrap();
+            drop(file);
+            let warned = warnings();
+            assert_eq!(warned.len(), 1, "{engine:?}");
+            assert!(
+                warned[0].contains("dropped with unsaved changes"),
+                "{}",
+                warned[0]
+            );
+            assert!(warned[0].contains(&path.display().to_string()));
+            assert!(!path.exists());
+
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "dropped on purpose").unwrap();
+            file.discard();
+            assert_eq!(warnings(), Vec::<String>::new(), "{engine:?}: discard");
+            assert!(!path.exists());
+
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "kept").unwrap();
+            assert!(file.save().unwrap());
+            drop(file);
+            assert_eq!(
+                warnings(),
+                Vec::<String>::new(),
+                "{engine:?}: saved, then clean"
+            );
+
+            let file = C1zFile::open(&path).unwrap();
+            write_one(&file, "kept too").unwrap();
+            assert!(file.close().unwrap());
+            assert_eq!(warnings(), Vec::<String>::new(), "{engine:?}: close");
+        }
+    }
+
+    #[test]
+    fn read_only_files_never_write_or_warn() {
+        for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "saved").unwrap();
+            file.close().unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let file = C1zFile::open_read_only(&path).unwrap();
+            let err = write_one(&file, "refused").unwrap_err();
+            assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
+            assert!(!file.store().is_dirty());
+            assert!(!file.save().unwrap());
+            drop(file);
+            assert_eq!(warnings(), Vec::<String>::new(), "{engine:?}");
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                names.len(),
+                1,
+                "{engine:?}: no temp file beside it: {names:?}"
+            );
+        }
+    }
 }

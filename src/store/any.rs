@@ -46,9 +46,14 @@ impl AnyStore {
         on_engine!(self, s => s.state().is_read_only())
     }
 
-    /// Records that the current content has been saved.
-    pub fn mark_clean(&self) {
-        on_engine!(self, s => s.state().mark_clean());
+    /// The count of writes so far (see [`crate::engine::WriteState`]).
+    pub(crate) fn generation(&self) -> u64 {
+        on_engine!(self, s => s.state().generation())
+    }
+
+    /// Records that a save wrote everything up to `generation`.
+    pub(crate) fn mark_saved(&self, generation: u64) {
+        on_engine!(self, s => s.state().mark_saved(generation));
     }
 
     /// Writes the complete `.c1z` file at `out`, atomically.

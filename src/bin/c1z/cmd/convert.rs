@@ -40,6 +40,8 @@ pub(crate) fn run(
     // An empty source still produces a (valid, empty) output file.
     dst.save_as(output)
         .with_context(|| format!("cannot save {}", output.display()))?;
+    // The output is written: nothing is left to save.
+    dst.discard();
     eprintln!(
         "c1z: copied {} sync runs, {} rows from {} ({}) to {} ({}) in {:.2}s",
         report.sync_runs,
