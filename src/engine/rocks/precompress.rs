@@ -74,8 +74,8 @@ pub(crate) struct Precompressor {
 
 impl Precompressor {
     /// Starts a worker compressing the tables of `db` at `level` into `frames_dir`
-    /// (created here, owned by the worker). Scans once at the start and after each
-    /// [`Precompressor::notify`].
+    /// (created here, owned by the worker). Scans once at the start and after each call
+    /// of the [`Precompressor::notifier`] callback.
     pub(crate) fn start(db: PathBuf, frames_dir: PathBuf, level: i32) -> std::io::Result<Self> {
         std::fs::create_dir_all(&frames_dir)?;
         let shared = Arc::new(Shared {
