@@ -39,7 +39,19 @@ fn prepare(dir: &Path, engine: EngineKind, name: &str, shape: Shape) -> (PathBuf
     let derived = expand(probe.store(), &sync, &ExpandOptions::default())
         .unwrap()
         .grants_added;
+    probe.discard();
     (path, sync, derived)
+}
+
+/// Discards an expanded file when dropped, after the timed routine.
+struct Discarded(Option<C1zFile>);
+
+impl Drop for Discarded {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            file.discard();
+        }
+    }
 }
 
 fn bench_file(
@@ -60,7 +72,7 @@ fn bench_file(
             |file| {
                 let r = expand(file.store(), sync, &ExpandOptions::default()).unwrap();
                 assert_eq!(r.grants_added, derived);
-                file
+                Discarded(Some(file))
             },
             BatchSize::PerIteration,
         );

@@ -150,6 +150,7 @@ fn list_by_entitlement(c: &mut Criterion) {
             });
         });
         group.finish();
+        file.discard();
     }
 }
 

@@ -1,6 +1,7 @@
-//! [`C1zFile`]: a `.c1z` file opened for reading or writing. It owns the store working on
-//! a private decoded copy of the database: in memory for a SQLite database up to the
-//! memory limit, else in a private temp directory.
+//! [`C1zFile`]: a `.c1z` file opened for reading or writing. It owns a private work
+//! directory and the store working on a decoded copy of the file there (or in memory, as
+//! the engine decides). This module only tells formats and engines apart; each engine
+//! opens and saves its own files (`src/engine/<name>/file.rs`).
 //!
 //! The input file is only ever read. Saving writes a temp file next to the output, fsyncs
 //! it and renames it over the output, so readers see the old or the new file, never a torn
@@ -10,16 +11,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::engine::EngineKind;
-use crate::engine::rocks::{self, RocksStore};
-use crate::engine::sqlite::{DatabaseImage, SqliteStore};
+use crate::engine::rocks::{self, RocksOptions, RocksStore};
+use crate::engine::sqlite::{SqliteOptions, SqliteStore};
+use crate::engine::{EngineKind, OpenContext};
 use crate::error::{Error, Result};
-use crate::format::v3_payload::FileIdentity;
-use crate::format::{self, Format, v1, v3, v3_payload};
-use crate::model::SyncRun;
-use crate::pb::c1::c1z::v3::{C1zManifestV3, PayloadEncoding, SyncRunSummary};
+use crate::format::{self, Format, v1, v3};
 use crate::store::AnyStore;
-use crate::store::ReaderExt;
 
 /// How to open a file.
 #[derive(Clone, Debug, Default)]
@@ -30,12 +27,9 @@ pub struct OpenOptions {
     tmp_dir: Option<PathBuf>,
     limits: v1::DecodeLimits,
     encode: v1::EncodeOptions,
-    payload_encoding: Option<PayloadEncoding>,
-    memory_limit: Option<u64>,
+    sqlite: SqliteOptions,
+    rocks: RocksOptions,
 }
-
-/// Default [`OpenOptions::with_memory_limit`]: 32 MiB.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 32 << 20;
 
 impl OpenOptions {
     /// Writable open of an existing file.
@@ -86,31 +80,19 @@ impl OpenOptions {
         self
     }
 
-    /// Payload encoding of v3 files when saving (`TarZstd`, the default, or `Tar`); an
-    /// existing v3 file keeps its own unless this is set.
+    /// How SQLite (v1) files are worked on: the in-memory threshold.
     #[must_use]
-    pub fn with_payload_encoding(mut self, encoding: PayloadEncoding) -> Self {
-        self.payload_encoding = Some(encoding);
+    pub fn with_sqlite(mut self, sqlite: SqliteOptions) -> Self {
+        self.sqlite = sqlite;
         self
     }
 
-    /// Largest SQLite database kept in memory (default [`DEFAULT_MEMORY_LIMIT`]). A v1
-    /// file that decodes to at most this many bytes, or a new one, is worked on in memory:
-    /// no temp file, no file I/O until it is saved. A database that grows past the limit
-    /// moves to the private temp directory before the next write. 0 keeps every database
-    /// on disk.
-    ///
-    /// RocksDB stores always work on disk; the limit sizes the sorted tables a bulk grant
-    /// write (expansion) builds in memory, half of it per table with up to two at a time. 0
-    /// writes every grant through the memtable.
+    /// How RocksDB (v3) files are worked on and saved: the bulk-load buffer, the payload
+    /// encoding, background precompression.
     #[must_use]
-    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(bytes);
+    pub fn with_rocksdb(mut self, rocks: RocksOptions) -> Self {
+        self.rocks = rocks;
         self
-    }
-
-    fn memory_limit(&self) -> u64 {
-        self.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT)
     }
 
     /// zstd level and threads used when saving.
@@ -141,16 +123,19 @@ pub struct FileMetadata {
 }
 
 /// An open `.c1z` file.
+///
+/// Writes go to a private working copy: save them with [`C1zFile::save`] or
+/// [`C1zFile::close`], or drop them with [`C1zFile::discard`]. Dropping a writable file
+/// with unsaved writes loses them and prints a warning to stderr.
+#[must_use = "writes to a C1zFile are lost unless it is saved or closed"]
 pub struct C1zFile {
     // Field order matters: the store closes before its temp directory is removed.
     store: AnyStore,
     path: PathBuf,
-    format: Format,
-    encode: v1::EncodeOptions,
-    payload_encoding: PayloadEncoding,
-    /// Compresses a writable RocksDB copy's tables ahead of a tar + zstd save.
-    precompressor: Option<crate::precompress::Precompressor>,
-    tmp: tempfile::TempDir,
+    /// Whether dropping with unsaved writes warns (off after `close` and `discard`).
+    warn_unsaved: bool,
+    /// The private work directory the engine's working copy lives in.
+    work_dir: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for C1zFile {
@@ -158,6 +143,7 @@ impl std::fmt::Debug for C1zFile {
         f.debug_struct("C1zFile")
             .field("path", &self.path)
             .field("store", &self.store)
+            .field("work_dir", &self.work_dir.path())
             .finish_non_exhaustive()
     }
 }
@@ -196,7 +182,7 @@ impl C1zFile {
     /// [`Error::EngineNotSupported`] (baton's Pebble v3 files), [`Error::LimitExceeded`],
     /// [`Error::Corrupt`]. On error nothing is left behind and the input is untouched.
     pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Self> {
-        let tmp = match &opts.tmp_dir {
+        let work_dir = match &opts.tmp_dir {
             Some(dir) => tempfile::Builder::new().prefix("c1z").tempdir_in(dir),
             None => tempfile::Builder::new().prefix("c1z").tempdir(),
         }
@@ -206,110 +192,46 @@ impl C1zFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && opts.create => None,
             Err(e) => return Err(Error::io(path, e)),
         };
-        let db = tmp.path().join("db");
-        let mut payload_encoding = opts.payload_encoding.unwrap_or(PayloadEncoding::TarZstd);
-        let (format, store) = match (detected, opts.engine) {
-            (None, EngineKind::Sqlite) => (
-                Format::V1,
-                AnyStore::Sqlite(match opts.memory_limit() {
-                    0 => SqliteStore::open(&db, opts.read_only)?,
-                    limit => SqliteStore::open_in_memory(Vec::new(), &db, opts.read_only, limit)?,
-                }),
-            ),
-            (None, EngineKind::Rocks) => (
-                Format::V3,
-                AnyStore::Rocks(
-                    RocksStore::open(&db, opts.read_only)?.with_bulk_memory(opts.memory_limit()),
-                ),
-            ),
-            (Some(Format::V1), _) => {
-                let limit = opts.memory_limit();
-                let declared = match limit {
-                    0 => None,
-                    _ => v1::declared_size(path)?,
-                };
-                // No memory allowed, or declared too large for it: straight to the file.
-                let store = if limit == 0 || declared.is_some_and(|size| size > limit) {
-                    v1::decode(path, &db, opts.limits)?;
-                    SqliteStore::open(&db, opts.read_only)?
-                } else {
-                    let mut decoded = SpillWriter::new(&db, limit, declared.unwrap_or(0));
-                    v1::decode_to(path, &mut decoded, &db, opts.limits)?;
-                    match decoded.finish().map_err(|e| Error::io(&db, e))? {
-                        Some(image) => {
-                            SqliteStore::open_in_memory(image, &db, opts.read_only, limit)?
-                        }
-                        None => SqliteStore::open(&db, opts.read_only)?,
-                    }
-                };
-                (Format::V1, AnyStore::Sqlite(store))
-            }
-            (Some(Format::V3), _) => {
-                let header = v3::read_header(path)?;
-                let engine = header.manifest.engine.as_str();
-                if engine != rocks::ENGINE {
-                    return Err(Error::EngineNotSupported {
-                        engine: engine.to_owned(),
-                        detail: if v3::PEBBLE_ENGINES.contains(&engine) {
-                            "baton's Pebble payloads cannot be read by this build; `c1z info` and \
-                             `c1z verify` still read the envelope"
-                                .into()
-                        } else {
-                            "unknown v3 engine".into()
-                        },
-                    });
-                }
-                if header.manifest.engine_schema_version != rocks::SCHEMA_VERSION {
-                    return Err(Error::UnsupportedFormat {
-                        reason: format!(
-                            "rocksdb format version {} (this build reads version {}; files of \
-                             c1z builds from before the format was frozen are not readable)",
-                            header.manifest.engine_schema_version,
-                            rocks::SCHEMA_VERSION
-                        ),
-                    });
-                }
-                if opts.payload_encoding.is_none() {
-                    payload_encoding =
-                        match PayloadEncoding::try_from(header.manifest.payload_encoding) {
-                            Ok(PayloadEncoding::Tar) => PayloadEncoding::Tar,
-                            _ => PayloadEncoding::TarZstd,
-                        };
-                }
-                v3_payload::extract(path, &header, &db, opts.limits)?;
-                (
-                    Format::V3,
-                    AnyStore::Rocks(
-                        RocksStore::open(&db, opts.read_only)?
-                            .with_bulk_memory(opts.memory_limit()),
-                    ),
-                )
-            }
+        let ctx = OpenContext {
+            work_dir: work_dir.path(),
+            read_only: opts.read_only,
+            limits: opts.limits,
+            encode: opts.encode,
         };
-        let mut store = store;
-        let precompressor = match &mut store {
-            AnyStore::Rocks(s)
-                if !opts.read_only && payload_encoding == PayloadEncoding::TarZstd =>
-            {
-                let p = crate::precompress::Precompressor::start(
-                    db.clone(),
-                    tmp.path().join("frames"),
-                    opts.encode.level,
-                )
-                .map_err(|e| Error::io(tmp.path(), e))?;
-                s.set_table_listener(p.notifier());
-                Some(p)
+        let store = match detected {
+            None => match opts.engine {
+                EngineKind::Sqlite => {
+                    AnyStore::Sqlite(SqliteStore::create_file(&ctx, &opts.sqlite)?)
+                }
+                EngineKind::Rocks => AnyStore::Rocks(RocksStore::create_file(&ctx, &opts.rocks)?),
+            },
+            Some(Format::V1) => AnyStore::Sqlite(SqliteStore::open_file(path, &ctx, &opts.sqlite)?),
+            Some(Format::V3) => {
+                let header = v3::read_header(path)?;
+                match header.manifest.engine.as_str() {
+                    rocks::ENGINE => {
+                        AnyStore::Rocks(RocksStore::open_file(path, &header, &ctx, &opts.rocks)?)
+                    }
+                    engine => {
+                        return Err(Error::EngineNotSupported {
+                            engine: engine.to_owned(),
+                            detail: if v3::PEBBLE_ENGINES.contains(&engine) {
+                                "baton's Pebble payloads cannot be read by this build; `c1z info` \
+                                 and `c1z verify` still read the envelope"
+                                    .into()
+                            } else {
+                                "unknown v3 engine".into()
+                            },
+                        });
+                    }
+                }
             }
-            _ => None,
         };
         Ok(C1zFile {
             store,
             path: path.to_owned(),
-            format,
-            encode: opts.encode,
-            payload_encoding,
-            precompressor,
-            tmp,
+            warn_unsaved: true,
+            work_dir,
         })
     }
 
@@ -329,177 +251,81 @@ impl C1zFile {
     /// Format, engine and payload encoding.
     #[must_use]
     pub fn metadata(&self) -> FileMetadata {
-        FileMetadata {
-            format: self.format,
-            engine: crate::store::Reader::engine(&self.store).to_owned(),
-            payload_encoding: match self.format {
-                Format::V1 => String::new(),
-                Format::V3 => v3::payload_encoding_name(self.payload_encoding as i32).to_owned(),
-            },
-        }
+        self.store.file_metadata()
     }
 
     /// Saves to the path the file was opened from if anything changed; returns whether it
-    /// wrote.
+    /// wrote. A write made while the save runs (from another thread) may miss the file,
+    /// and keeps the store dirty.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] for a read-only store with changes; I/O and engine errors (the
     /// file on disk is then unchanged).
     pub fn save(&self) -> Result<bool> {
+        self.save_then(|| ())
+    }
+
+    /// [`C1zFile::save`], running `before_write` after the save captured the store's write
+    /// count and before it writes (tests race a write there).
+    fn save_then(&self, before_write: impl FnOnce()) -> Result<bool> {
         if !self.store.is_dirty() {
             return Ok(false);
         }
         if self.store.is_read_only() {
             return Err(Error::ReadOnly { operation: "save" });
         }
-        self.write_to(&self.path)?;
-        self.store.mark_clean();
+        // A save ends any bulk phase, so the file has every grant and index.
+        self.store.end_bulk_load()?;
+        let generation = self.store.generation();
+        before_write();
+        self.store.save_to(&self.path)?;
+        self.store.mark_saved(generation);
         Ok(true)
     }
 
-    /// Writes the current content to `out` (always, changed or not), atomically.
+    /// Writes the current content to `out` (always, changed or not), atomically. The
+    /// file's own path is not saved by this: close or discard it afterwards.
     ///
     /// # Errors
     /// I/O and engine errors; `out` is then unchanged.
     pub fn save_as(&self, out: impl AsRef<Path>) -> Result<()> {
-        self.write_to(out.as_ref())
+        self.store.end_bulk_load()?;
+        self.store.save_to(out.as_ref())
     }
 
     /// Saves if anything changed, then releases the temp directory.
     ///
     /// # Errors
     /// As [`C1zFile::save`].
-    pub fn close(self) -> Result<bool> {
+    pub fn close(mut self) -> Result<bool> {
+        // A failed save is reported by its error, not again by the drop.
+        self.warn_unsaved = false;
         self.save()
     }
 
-    fn write_to(&self, out: &Path) -> Result<()> {
-        // A save ends any bulk phase, so the file has every grant and index.
-        self.store.end_bulk_load()?;
-        match &self.store {
-            AnyStore::Sqlite(s) => s.with_image(|image| {
-                write_atomically(out, |w| match image {
-                    DatabaseImage::File(db) => v1::encode(db, w, self.encode),
-                    DatabaseImage::Memory(bytes) => v1::encode_bytes(bytes, w, self.encode),
-                })
-            }),
-            AnyStore::Rocks(s) => {
-                let staging = tempfile::Builder::new()
-                    .prefix("checkpoint")
-                    .tempdir_in(self.tmp.path())
-                    .map_err(|e| Error::io(self.tmp.path(), e))?;
-                let checkpoint = staging.path().join("db");
-                s.checkpoint_to(&checkpoint)?;
-                let manifest = C1zManifestV3 {
-                    engine: rocks::ENGINE.to_owned(),
-                    engine_schema_version: rocks::SCHEMA_VERSION,
-                    payload_encoding: self.payload_encoding as i32,
-                    sync_runs: self.store.sync_runs()?.iter().map(summary).collect(),
-                    ..Default::default()
-                };
-                let write = |frames: &dyn Fn(&FileIdentity) -> Option<PathBuf>| {
-                    write_atomically(out, |w| {
-                        v3::write_with(w, &manifest, &checkpoint, self.encode, frames)
-                    })
-                };
-                match &self.precompressor {
-                    Some(p) => p.with_frames(|frames| write(&|id| frames.get(id).cloned())),
-                    None => write(&|_| None),
-                }
-            }
-        }
+    /// Releases the file without saving: unsaved writes are dropped on purpose.
+    pub fn discard(mut self) {
+        self.warn_unsaved = false;
+    }
+
+    /// The warning a drop prints: for a writable file with unsaved writes.
+    fn unsaved_warning(&self) -> Option<String> {
+        (self.warn_unsaved && !self.store.is_read_only() && self.store.is_dirty()).then(|| {
+            format!(
+                "c1z: {}: dropped with unsaved changes; call close() or save(), or discard()",
+                self.path.display()
+            )
+        })
     }
 }
 
-/// Collects a decoded database in memory while it fits in `limit` bytes, else writes it
-/// to `path` (for files that do not declare their decoded size).
-struct SpillWriter<'a> {
-    path: &'a Path,
-    limit: u64,
-    image: Vec<u8>,
-    file: Option<File>,
-}
-
-impl<'a> SpillWriter<'a> {
-    /// `expected`: the declared size (0 if unknown), reserved up front when it fits.
-    fn new(path: &'a Path, limit: u64, expected: u64) -> Self {
-        let reserve = usize::try_from(expected.min(limit)).unwrap_or(0);
-        SpillWriter {
-            path,
-            limit,
-            image: Vec::with_capacity(reserve),
-            file: None,
+impl Drop for C1zFile {
+    fn drop(&mut self) {
+        if let Some(warning) = self.unsaved_warning() {
+            #[cfg(test)]
+            tests::WARNINGS.with(|w| w.borrow_mut().push(warning.clone()));
+            eprintln!("{warning}");
         }
-    }
-
-    /// The image if it stayed in memory (an empty one: a new database), `None` if it went
-    /// to the file.
-    fn finish(self) -> std::io::Result<Option<Vec<u8>>> {
-        match self.file {
-            Some(mut f) => {
-                f.flush()?;
-                Ok(None)
-            }
-            None => Ok(Some(self.image)),
-        }
-    }
-
-    fn spill(&mut self) -> std::io::Result<&mut File> {
-        let mut f = File::create(self.path)?;
-        f.write_all(&self.image)?;
-        self.image = Vec::new();
-        Ok(self.file.insert(f))
-    }
-}
-
-impl Write for SpillWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if let Some(f) = &mut self.file {
-            return f.write(data);
-        }
-        if (self.image.len() + data.len()) as u64 > self.limit {
-            self.spill()?.write_all(data)?;
-        } else {
-            self.image.extend_from_slice(data);
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), Write::flush)
-    }
-}
-
-fn timestamp(t: &chrono::NaiveDateTime) -> prost_types::Timestamp {
-    let utc = t.and_utc();
-    prost_types::Timestamp {
-        seconds: utc.timestamp(),
-        nanos: i32::try_from(utc.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// The manifest's summary of a sync run (times are the stored wall clock, read as UTC).
-fn summary(run: &SyncRun) -> SyncRunSummary {
-    use crate::pb::c1::storage::v3::SyncType as Storage;
-    let ty = match run.kind() {
-        Some(crate::SyncType::Full) => Storage::Full,
-        Some(crate::SyncType::Partial) => Storage::Partial,
-        Some(crate::SyncType::ResourcesOnly) => Storage::ResourcesOnly,
-        Some(crate::SyncType::PartialUpserts) => Storage::PartialUpserts,
-        Some(crate::SyncType::PartialDeletions) => Storage::PartialDeletions,
-        None => Storage::Unspecified,
-    };
-    SyncRunSummary {
-        sync_id: run.id.to_string(),
-        r#type: ty as i32,
-        started_at: Some(timestamp(&run.started_at)),
-        ended_at: run.ended_at.as_ref().map(timestamp),
-        parent_sync_id: run
-            .parent_sync_id
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        stats: None,
     }
 }
 
@@ -544,4 +370,148 @@ pub fn write_atomically(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::engine::EngineKind;
+    use crate::model::{Record, SyncId};
+    use crate::pb::c1::connector::v2::ResourceType;
+    use crate::store::Reader;
+    use crate::store::Writer;
+
+    thread_local! {
+        /// Warnings dropped files printed on this thread.
+        pub(super) static WARNINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn warnings() -> Vec<String> {
+        WARNINGS.with(|w| w.take())
+    }
+
+    fn write_one(file: &C1zFile, id: &str) -> Result<()> {
+        let rt = ResourceType {
+            id: id.into(),
+            ..Default::default()
+        };
+        file.store()
+            .put_resource_types(&SyncId::new("sync"), &[Record::now(rt)])
+    }
+
+    fn resource_types(file: &C1zFile) -> usize {
+        // Written to a sync with no run row: only "every sync" sees them.
+        let query = crate::store::ResourceTypeQuery {
+            sync: crate::store::SyncSelector::All,
+        };
+        let all = file
+            .store()
+            .list_resource_types(&query, &Default::default());
+        all.unwrap().items.len()
+    }
+
+    fn created(dir: &Path, engine: EngineKind) -> (PathBuf, C1zFile) {
+        let path = dir.join(format!("{}.c1z", engine.name()));
+        let file = OpenOptions::new()
+            .with_create(true)
+            .with_engine(engine)
+            .open(&path)
+            .unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn a_write_racing_a_save_keeps_the_store_dirty() {
+        for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "before").unwrap();
+            assert!(
+                file.save_then(|| write_one(&file, "during").unwrap())
+                    .unwrap()
+            );
+            assert!(
+                file.store().is_dirty(),
+                "{engine:?}: the racing write is unsaved"
+            );
+            assert!(file.save().unwrap(), "{engine:?}: the next save writes it");
+            assert!(!file.store().is_dirty());
+            assert!(!file.save().unwrap(), "{engine:?}: then nothing is left");
+            file.close().unwrap();
+            let reopened = C1zFile::open_read_only(&path).unwrap();
+            assert_eq!(resource_types(&reopened), 2, "{engine:?}");
+        }
+    }
+
+    #[test]
+    fn dropping_unsaved_writes_warns_and_discard_does_not() {
+        for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "lost").unwrap();
+            drop(file);
+            let warned = warnings();
+            assert_eq!(warned.len(), 1, "{engine:?}");
+            assert!(
+                warned[0].contains("dropped with unsaved changes"),
+                "{}",
+                warned[0]
+            );
+            assert!(warned[0].contains(&path.display().to_string()));
+            assert!(!path.exists());
+
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "dropped on purpose").unwrap();
+            file.discard();
+            assert_eq!(warnings(), Vec::<String>::new(), "{engine:?}: discard");
+            assert!(!path.exists());
+
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "kept").unwrap();
+            assert!(file.save().unwrap());
+            drop(file);
+            assert_eq!(
+                warnings(),
+                Vec::<String>::new(),
+                "{engine:?}: saved, then clean"
+            );
+
+            let file = C1zFile::open(&path).unwrap();
+            write_one(&file, "kept too").unwrap();
+            assert!(file.close().unwrap());
+            assert_eq!(warnings(), Vec::<String>::new(), "{engine:?}: close");
+        }
+    }
+
+    #[test]
+    fn read_only_files_never_write_or_warn() {
+        for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, file) = created(dir.path(), engine);
+            write_one(&file, "saved").unwrap();
+            file.close().unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let file = C1zFile::open_read_only(&path).unwrap();
+            let err = write_one(&file, "refused").unwrap_err();
+            assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
+            assert!(!file.store().is_dirty());
+            assert!(!file.save().unwrap());
+            drop(file);
+            assert_eq!(warnings(), Vec::<String>::new(), "{engine:?}");
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                names.len(),
+                1,
+                "{engine:?}: no temp file beside it: {names:?}"
+            );
+        }
+    }
 }

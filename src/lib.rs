@@ -12,7 +12,7 @@
 //! - [`sync`]: the sync-run lifecycle ([`WriterExt`], [`sync::SyncWriter`]), stats and
 //!   cleanup, generic over the traits.
 //! - [`C1zFile`]: opening a file into a private working copy (in memory or a temp directory)
-//!   and saving it atomically.
+//!   and saving it atomically; each engine opens and saves its own files.
 //!
 //! # Example
 //!
@@ -46,13 +46,14 @@ pub mod format;
 pub mod inspect;
 mod model;
 pub mod pb;
-mod precompress;
 pub mod store;
 pub mod sync;
 pub mod synth;
 
+pub use engine::rocks::RocksOptions;
+pub use engine::sqlite::SqliteOptions;
 pub use error::{BoxError, Error, Result};
-pub use file::{C1zFile, DEFAULT_MEMORY_LIMIT, FileMetadata, OpenOptions, write_atomically};
+pub use file::{C1zFile, FileMetadata, OpenOptions, write_atomically};
 pub use model::{
     Asset, EntitlementRecord, GrantRecord, IngestInvariant, Record, ResourceKey, ResourceRecord,
     ResourceTypeRecord, SyncId, SyncRun, SyncType, wall,

@@ -4,21 +4,44 @@
 pub mod rocks;
 pub mod sqlite;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::format::v1::{DecodeLimits, EncodeOptions};
+
+/// What every engine's `open_file`/`create_file` takes besides its own options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpenContext<'a> {
+    /// A private directory for the working copy, removed after the store closes.
+    pub(crate) work_dir: &'a Path,
+    /// Refuse every write.
+    pub(crate) read_only: bool,
+    /// Decode limits of the input file.
+    pub(crate) limits: DecodeLimits,
+    /// zstd settings of saves.
+    pub(crate) encode: EncodeOptions,
+}
 
 /// What every engine tracks about writes: whether the store refuses them, and whether
 /// anything changed since open or the last save (an unchanged store is never saved).
+///
+/// Changes are counted, not flagged: a save records the count it captured before writing,
+/// so a write that lands while the save runs keeps the store dirty.
 #[derive(Debug)]
 pub struct WriteState {
     read_only: bool,
-    dirty: AtomicBool,
+    /// Writes since open.
+    generation: AtomicU64,
+    /// The generation the last save captured (0: never saved).
+    saved: AtomicU64,
 }
 
 impl WriteState {
     pub(crate) fn new(read_only: bool) -> Self {
         WriteState {
             read_only,
-            dirty: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            saved: AtomicU64::new(0),
         }
     }
 
@@ -28,15 +51,23 @@ impl WriteState {
         self.read_only
     }
 
-    /// Whether anything was written since open or the last [`WriteState::mark_clean`].
+    /// Whether anything was written since open or since the content the last save
+    /// captured.
     #[must_use]
     pub fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Acquire)
+        self.generation.load(Ordering::Acquire) > self.saved.load(Ordering::Acquire)
     }
 
-    /// Records that the current content has been saved.
-    pub fn mark_clean(&self) {
-        self.dirty.store(false, Ordering::Release);
+    /// The count of writes so far; capture it before saving and pass it to
+    /// [`WriteState::mark_saved`] after.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records that a save wrote everything up to `generation`; writes counted after it
+    /// keep the store dirty.
+    pub(crate) fn mark_saved(&self, generation: u64) {
+        self.saved.fetch_max(generation, Ordering::AcqRel);
     }
 
     /// Fails with [`crate::Error::ReadOnly`] on a read-only store.
@@ -47,9 +78,10 @@ impl WriteState {
         Ok(())
     }
 
-    /// Records a write.
+    /// Records a write (after it is applied, so a save that captured the count before it
+    /// cannot miss it).
     pub(crate) fn touched(&self) {
-        self.dirty.store(true, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 

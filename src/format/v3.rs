@@ -130,7 +130,9 @@ pub fn write_with(
     manifest: &C1zManifestV3,
     payload_root: &Path,
     opts: crate::format::v1::EncodeOptions,
-    precompressed: &dyn Fn(&crate::format::v3_payload::FileIdentity) -> Option<std::path::PathBuf>,
+    precompressed: &dyn Fn(
+        &crate::format::v3_payload::FileIdentity,
+    ) -> Option<crate::format::v3_payload::CompressedBody>,
 ) -> Result<()> {
     let bytes = manifest.encode_to_vec();
     let len = u32::try_from(bytes.len())

@@ -126,15 +126,45 @@ fn tar_padding(len: u64) -> usize {
     ((512 - len % 512) % 512) as usize
 }
 
+/// The frames of one payload file's tar entry body, compressed ahead of a save: where
+/// they are, and the file content they stand for. [`write_tar_zstd`] splices them in only
+/// for a file of the same identity whose content hashes the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompressedBody {
+    /// The frame file.
+    pub path: PathBuf,
+    /// The compressed file's identity while it was read.
+    pub identity: FileIdentity,
+    /// xxh64 (seed 0) of the file's content (without the tar padding).
+    pub content_hash: u64,
+}
+
+/// xxh64 (seed 0) of the next `len` bytes of `file`; `None` if it is shorter.
+fn content_hash(file: &mut File, len: u64) -> io::Result<Option<u64>> {
+    let mut hash = xxhash_rust::xxh64::Xxh64::new(0);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        hash.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(Some(hash.digest()))
+}
+
 /// Bytes of an entry compressed as one frame: a good ratio, and a save waiting for the
 /// compressor to pause waits for one frame at most.
 const FRAME_CHUNK: usize = 4 << 20;
 
 /// Compresses the body of a file's tar entry (its bytes, zero-padded to the 512-byte
 /// block) into zstd frames of [`FRAME_CHUNK`] bytes each at `out`, for
-/// [`write_tar_zstd`] to splice in. Returns the identity the frames stand for; `None` if
-/// the file changed while it was read or `cancelled` said so (checked before each frame),
-/// and then `out` is removed. One file; [`BodyCompressor`] does many with one set of
+/// [`write_tar_zstd`] to splice in. Returns what the frames stand for; `None` if the file
+/// changed while it was read or `cancelled` said so (checked before each frame), and then
+/// `out` is removed. One file; [`BodyCompressor`] does many with one set of
 /// buffers.
 ///
 /// # Errors
@@ -144,7 +174,7 @@ pub fn compress_entry_body(
     out: &Path,
     level: i32,
     cancelled: &dyn Fn() -> bool,
-) -> Result<Option<FileIdentity>> {
+) -> Result<Option<CompressedBody>> {
     BodyCompressor::new(level).compress(path, out, cancelled)
 }
 
@@ -186,7 +216,7 @@ impl BodyCompressor {
         path: &Path,
         out: &Path,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<Option<FileIdentity>> {
+    ) -> Result<Option<CompressedBody>> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
         let Some(before) = FileIdentity::of(&meta) else {
@@ -196,22 +226,28 @@ impl BodyCompressor {
             .write_frames(&mut file, meta.len(), out, cancelled)
             .map_err(|e| Error::io(out, e))?;
         let after = file.metadata().map_err(|e| Error::io(path, e))?;
-        if written && FileIdentity::of(&after) == Some(before) {
-            return Ok(Some(before));
+        if let Some(content_hash) = written
+            && FileIdentity::of(&after) == Some(before)
+        {
+            return Ok(Some(CompressedBody {
+                path: out.to_owned(),
+                identity: before,
+                content_hash,
+            }));
         }
         let _ = std::fs::remove_file(out);
         Ok(None)
     }
 
-    /// Writes the frames of `len` bytes of `file` (and the tar padding) to `out`; `false`
-    /// if the file was shorter or `cancelled` said so.
+    /// Writes the frames of `len` bytes of `file` (and the tar padding) to `out`; returns
+    /// the content's xxh64, `None` if the file was shorter or `cancelled` said so.
     fn write_frames(
         &mut self,
         file: &mut File,
         len: u64,
         out: &Path,
         cancelled: &dyn Fn() -> bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<u64>> {
         let mut sink = File::create(out)?;
         // One-shot frames compress in place (the streaming encoder copies its input into
         // a window and matches across the seam); a stream of frames decodes to their
@@ -227,18 +263,20 @@ impl BodyCompressor {
         let (chunk, frame) = (&mut self.chunk, &mut self.frame);
         let padding = tar_padding(len);
         chunk.reserve(FRAME_CHUNK + 512);
+        let mut hash = xxhash_rust::xxh64::Xxh64::new(0);
         let mut left = len;
         loop {
             if cancelled() {
-                return Ok(false);
+                return Ok(None);
             }
             let want = FRAME_CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
             chunk.clear();
             (&mut *file).take(want as u64).read_to_end(chunk)?;
             if chunk.len() < want {
                 // Shorter than its length: changed.
-                return Ok(false);
+                return Ok(None);
             }
+            hash.update(chunk);
             left -= want as u64;
             if left == 0 {
                 chunk.resize(want + padding, 0);
@@ -252,7 +290,7 @@ impl BodyCompressor {
             }
         }
         sink.flush()?;
-        Ok(true)
+        Ok(Some(hash.digest()))
     }
 }
 
@@ -319,9 +357,10 @@ impl<W: Write> Write for FrameSplicer<W> {
 }
 
 /// Writes the files under `root` as tar + zstd, the same tar stream as [`write_tar`].
-/// The body of a file for which `precompressed` names a frame file (made by
-/// [`compress_entry_body`] for the file's identity) is copied from it instead of being
-/// compressed again.
+/// The body of a file for which `precompressed` returns frames (made by
+/// [`compress_entry_body`] for the file's identity) is copied from them instead of being
+/// compressed again, if the file's content still hashes as it did then; otherwise it is
+/// compressed here.
 ///
 /// # Errors
 /// I/O errors.
@@ -329,7 +368,7 @@ pub fn write_tar_zstd(
     root: &Path,
     out: impl Write,
     opts: crate::format::v1::EncodeOptions,
-    precompressed: &dyn Fn(&FileIdentity) -> Option<PathBuf>,
+    precompressed: &dyn Fn(&FileIdentity) -> Option<CompressedBody>,
 ) -> Result<()> {
     let splicer = FrameSplicer {
         encoder: None,
@@ -339,11 +378,22 @@ pub fn write_tar_zstd(
     let mut builder = tar::Builder::new(splicer);
     builder.mode(tar::HeaderMode::Deterministic);
     for (name, path) in payload_files(root)? {
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
         let len = meta.len();
         let mut header = entry_header(len);
-        match FileIdentity::of(&meta).and_then(|id| precompressed(&id)) {
+        let frames = match FileIdentity::of(&meta).and_then(|id| precompressed(&id)) {
+            // The identity can survive a rewrite in place (same length, mtime restored):
+            // only frames of the same content stand for the file.
+            Some(body) => {
+                let hash = content_hash(&mut file, len).map_err(|e| Error::io(&path, e))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| Error::io(&path, e))?;
+                (hash == Some(body.content_hash)).then_some(body.path)
+            }
+            None => None,
+        };
+        match frames {
             Some(frames) => {
                 // The header alone (an empty body needs no padding), then the body's frame.
                 builder

@@ -1,8 +1,11 @@
 //! [`AnyStore`]: one type over every engine, decided when a file is opened.
 
+use std::path::Path;
+
 use crate::engine::rocks::RocksStore;
 use crate::engine::sqlite::SqliteStore;
 use crate::error::Result;
+use crate::file::FileMetadata;
 use crate::model::{Asset, GrantRecord, Record, ResourceKey, SyncId, SyncRun};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
@@ -38,11 +41,6 @@ impl AnyStore {
         on_engine!(self, s => s.state().is_dirty())
     }
 
-    /// Records that the current content has been saved.
-    pub fn mark_clean(&self) {
-        on_engine!(self, s => s.state().mark_clean());
-    }
-
     /// Ends a live bulk grant load before a save: every grant it wrote is stored and every
     /// index complete (the load's later calls are ordinary writes).
     pub(crate) fn end_bulk_load(&self) -> Result<()> {
@@ -62,6 +60,26 @@ impl AnyStore {
     #[must_use]
     pub fn is_read_only(&self) -> bool {
         on_engine!(self, s => s.state().is_read_only())
+    }
+
+    /// The count of writes so far (see [`crate::engine::WriteState`]).
+    pub(crate) fn generation(&self) -> u64 {
+        on_engine!(self, s => s.state().generation())
+    }
+
+    /// Records that a save wrote everything up to `generation`.
+    pub(crate) fn mark_saved(&self, generation: u64) {
+        on_engine!(self, s => s.state().mark_saved(generation));
+    }
+
+    /// Writes the complete `.c1z` file at `out`, atomically.
+    pub(crate) fn save_to(&self, out: &Path) -> Result<()> {
+        on_engine!(self, s => s.save_to(out))
+    }
+
+    /// Format, engine and payload encoding of the file this store saves.
+    pub(crate) fn file_metadata(&self) -> FileMetadata {
+        on_engine!(self, s => s.file_metadata())
     }
 }
 

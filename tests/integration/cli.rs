@@ -337,6 +337,10 @@ fn expand_writes_a_copy_and_leaves_the_input_alone() {
         summary.contains("12072 grants added") && summary.contains("799 edges"),
         "{summary}"
     );
+    assert!(
+        !summary.contains("unsaved"),
+        "the working copy is discarded: {summary}"
+    );
     assert_eq!(std::fs::read(&input).unwrap(), before, "input untouched");
     let stats = json(&c1z(&[
         "stats",

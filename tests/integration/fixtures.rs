@@ -548,7 +548,9 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
         .collect()
     };
     let mut first_stored: Option<BTreeMap<String, Vec<u8>>> = None;
-    let default_limit = c1z::DEFAULT_MEMORY_LIMIT;
+    // SQLite's in-memory threshold and RocksDB's bulk buffer share a 32 MiB default.
+    let default_limit = c1z::engine::sqlite::DEFAULT_MEMORY_LIMIT;
+    assert_eq!(default_limit, c1z::engine::rocks::DEFAULT_BULK_MEMORY);
     let held = c1z::expand::ExpandOptions::default().held_members;
     for (path, memory_limit, held_members) in [
         (&sqlite, default_limit, held),
@@ -559,7 +561,8 @@ fn expansion_matches_the_36zf_oracle_on_both_engines() {
         (&rocks_published, default_limit, 0),
     ] {
         let f = c1z::OpenOptions::new()
-            .with_memory_limit(memory_limit)
+            .with_sqlite(c1z::SqliteOptions::new().with_memory_limit(memory_limit))
+            .with_rocksdb(c1z::RocksOptions::new().with_bulk_buffer(memory_limit))
             .open(path)
             .unwrap();
         let opts = c1z::expand::ExpandOptions {

@@ -1,7 +1,9 @@
 //! Small SQLite databases are worked on in memory and move to disk once they outgrow the
 //! memory limit; either way the rows, the saved file and the input are the same.
 
-use c1z::{AnyStore, C1zFile, GrantQuery, OpenOptions, ReaderExt, SyncType, WriterExt};
+use c1z::{
+    AnyStore, C1zFile, GrantQuery, OpenOptions, ReaderExt, SqliteOptions, SyncType, WriterExt,
+};
 
 use crate::util::{bytes_of, entitlement, grant, resource, resource_type};
 
@@ -51,7 +53,7 @@ fn a_growing_database_moves_to_disk_and_keeps_every_row() {
     let limit = 512 << 10;
     let file = OpenOptions::new()
         .with_create(true)
-        .with_memory_limit(limit)
+        .with_sqlite(SqliteOptions::new().with_memory_limit(limit))
         .open(&path)
         .unwrap();
     assert!(in_memory(&file), "a new database starts in memory");
@@ -64,12 +66,15 @@ fn a_growing_database_moves_to_disk_and_keeps_every_row() {
     let again = C1zFile::open(&path).unwrap();
     assert!(in_memory(&again));
     assert_eq!(grant_ids(&again), want);
-    let on_disk = OpenOptions::new().with_memory_limit(0).open(&path).unwrap();
+    let on_disk = OpenOptions::new()
+        .with_sqlite(SqliteOptions::new().with_memory_limit(0))
+        .open(&path)
+        .unwrap();
     assert!(!in_memory(&on_disk));
     assert_eq!(grant_ids(&on_disk), want);
     // A file that decodes to more than the limit opens on disk.
     let large = OpenOptions::new()
-        .with_memory_limit(limit)
+        .with_sqlite(SqliteOptions::new().with_memory_limit(limit))
         .open(&path)
         .unwrap();
     assert!(!in_memory(&large));
@@ -80,11 +85,11 @@ fn a_growing_database_moves_to_disk_and_keeps_every_row() {
 fn memory_and_disk_save_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
     let mut saved = Vec::new();
-    for limit in [0, c1z::DEFAULT_MEMORY_LIMIT] {
+    for limit in [0, c1z::engine::sqlite::DEFAULT_MEMORY_LIMIT] {
         let path = dir.path().join(format!("same-{limit}.c1z"));
         let file = OpenOptions::new()
             .with_create(true)
-            .with_memory_limit(limit)
+            .with_sqlite(SqliteOptions::new().with_memory_limit(limit))
             .open(&path)
             .unwrap();
         assert_eq!(in_memory(&file), limit > 0);
@@ -147,14 +152,14 @@ fn an_undeclared_size_is_found_while_decoding() {
 
     // Over the limit: the decoder moves to the file part way through.
     let small = OpenOptions::new()
-        .with_memory_limit(size / 2)
+        .with_sqlite(SqliteOptions::new().with_memory_limit(size / 2))
         .open(&path)
         .unwrap();
     assert!(!in_memory(&small));
     assert_eq!(grant_ids(&small), want);
     // Within it: in memory.
     let fits = OpenOptions::new()
-        .with_memory_limit(size)
+        .with_sqlite(SqliteOptions::new().with_memory_limit(size))
         .open(&path)
         .unwrap();
     assert!(in_memory(&fits));
@@ -167,7 +172,7 @@ fn one_call_larger_than_the_limit_moves_to_disk_before_writing() {
     let path = dir.path().join("big-call.c1z");
     let file = OpenOptions::new()
         .with_create(true)
-        .with_memory_limit(1 << 20)
+        .with_sqlite(SqliteOptions::new().with_memory_limit(1 << 20))
         .open(&path)
         .unwrap();
     let member = entitlement("group", "eng", "member");

@@ -5,7 +5,7 @@ use c1z::engine::EngineKind;
 use c1z::pb::c1::connector::v2::{
     Entitlement, Grant, GrantExpandable, Resource, ResourceId, ResourceType,
 };
-use c1z::{C1zFile, OpenOptions};
+use c1z::{C1zFile, OpenOptions, RocksOptions, SqliteOptions};
 
 /// A store in a fresh file inside its own temp directory.
 pub struct Fresh {
@@ -17,23 +17,37 @@ pub struct Fresh {
 
 thread_local! {
     /// The SQLite memory limit `fresh` and `reopen` use on this thread (`None`: default).
-    static MEMORY_LIMIT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    static SQLITE_MEMORY_LIMIT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    /// The RocksDB bulk-load buffer `fresh` and `reopen` use on this thread (`None`: default).
+    static ROCKS_BULK_BUFFER: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
 /// Runs `f` with SQLite databases opened by `fresh` and `reopen` held in memory up to
 /// `bytes` (0: always on disk).
-pub fn with_memory_limit(bytes: u64, f: impl FnOnce()) {
-    MEMORY_LIMIT.with(|m| m.set(Some(bytes)));
+pub fn with_sqlite_memory_limit(bytes: u64, f: impl FnOnce()) {
+    SQLITE_MEMORY_LIMIT.with(|m| m.set(Some(bytes)));
     f();
-    MEMORY_LIMIT.with(|m| m.set(None));
+    SQLITE_MEMORY_LIMIT.with(|m| m.set(None));
 }
 
-/// Open options with this thread's memory limit.
+/// Runs `f` with RocksDB stores opened by `fresh` and `reopen` buffering up to `bytes` of a
+/// bulk grant write in sorted tables (0: every write through the memtable).
+pub fn with_rocks_bulk_buffer(bytes: u64, f: impl FnOnce()) {
+    ROCKS_BULK_BUFFER.with(|m| m.set(Some(bytes)));
+    f();
+    ROCKS_BULK_BUFFER.with(|m| m.set(None));
+}
+
+/// Open options with this thread's engine settings.
 pub fn options() -> OpenOptions {
-    match MEMORY_LIMIT.with(std::cell::Cell::get) {
-        Some(bytes) => OpenOptions::new().with_memory_limit(bytes),
-        None => OpenOptions::new(),
+    let mut opts = OpenOptions::new();
+    if let Some(bytes) = SQLITE_MEMORY_LIMIT.with(std::cell::Cell::get) {
+        opts = opts.with_sqlite(SqliteOptions::new().with_memory_limit(bytes));
     }
+    if let Some(bytes) = ROCKS_BULK_BUFFER.with(std::cell::Cell::get) {
+        opts = opts.with_rocksdb(RocksOptions::new().with_bulk_buffer(bytes));
+    }
+    opts
 }
 
 pub fn fresh(engine: EngineKind) -> Fresh {

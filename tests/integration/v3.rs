@@ -13,7 +13,7 @@ fn rocks_file(path: &std::path::Path, encoding: PayloadEncoding) {
     let f = OpenOptions::new()
         .with_create(true)
         .with_engine(EngineKind::Rocks)
-        .with_payload_encoding(encoding)
+        .with_rocksdb(c1z::RocksOptions::new().with_payload_encoding(encoding))
         .open(path)
         .unwrap();
     let run = f.store().start_sync(SyncType::Full, None).unwrap();
@@ -506,13 +506,14 @@ fn precompressed_bodies_decode_to_the_same_tar() {
     for i in (0..sizes.len()).step_by(2) {
         let table = root.join(format!("{i:06}.sst"));
         let out = frames.join(format!("{i}.zst"));
-        let id = reused.compress(&table, &out, &|| false).unwrap().unwrap();
+        let body = reused.compress(&table, &out, &|| false).unwrap().unwrap();
+        assert_eq!(body.path, out);
         let fresh = frames.join(format!("{i}.fresh.zst"));
         compress_entry_body(&table, &fresh, 1, &|| false)
             .unwrap()
             .unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&fresh).unwrap());
-        made.insert(id, out);
+        made.insert(body.identity, body);
     }
     let lookup = |id: &FileIdentity| made.get(id).cloned();
     let opts = c1z::format::v1::EncodeOptions::default();
@@ -529,6 +530,45 @@ fn precompressed_bodies_decode_to_the_same_tar() {
     assert!(!out.exists());
 }
 
+/// A table rewritten in place behind its frames' back (same inode, length and mtime, so
+/// the same identity) is compressed afresh at save, not spliced from the stale frames.
+#[test]
+fn stale_precompressed_bodies_are_not_spliced() {
+    use c1z::format::v3_payload::{FileIdentity, compress_entry_body, write_tar, write_tar_zstd};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("db");
+    std::fs::create_dir(&root).unwrap();
+    let table = root.join("000001.sst");
+    std::fs::write(&table, vec![b'a'; 70_000]).unwrap();
+    std::fs::write(root.join("000002.sst"), vec![b'b'; 1_000]).unwrap();
+    let frames = dir.path().join("stale.zst");
+    let body = compress_entry_body(&table, &frames, 1, &|| false)
+        .unwrap()
+        .unwrap();
+    let mtime = std::fs::metadata(&table).unwrap().modified().unwrap();
+    {
+        use std::io::{Seek, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&table)
+            .unwrap();
+        f.seek(std::io::SeekFrom::Start(100)).unwrap();
+        f.write_all(b"rewritten").unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    let now = FileIdentity::of(&std::fs::metadata(&table).unwrap()).unwrap();
+    assert_eq!(now, body.identity, "the rewrite keeps the identity");
+    let lookup = |id: &FileIdentity| (*id == body.identity).then(|| body.clone());
+    let mut spliced = Vec::new();
+    write_tar_zstd(&root, &mut spliced, Default::default(), &lookup).unwrap();
+    let mut plain = Vec::new();
+    write_tar(&root, &mut plain).unwrap();
+    assert!(
+        zstd::stream::decode_all(spliced.as_slice()).unwrap() == plain,
+        "the save holds the table's current bytes"
+    );
+}
+
 /// An expansion that ingests tables saves a file that reads back whole (its tables were
 /// compressed in the background and spliced in).
 #[test]
@@ -539,7 +579,7 @@ fn a_bulk_loaded_rocks_file_saves_and_reads_back() {
         let f = OpenOptions::new()
             .with_create(true)
             .with_engine(EngineKind::Rocks)
-            .with_memory_limit(64 << 10)
+            .with_rocksdb(c1z::RocksOptions::new().with_bulk_buffer(64 << 10))
             .open(&path)
             .unwrap();
         let run = f.store().start_sync(SyncType::Full, None).unwrap();

@@ -7,10 +7,13 @@
 
 mod bulk;
 mod check;
+mod error;
+mod file;
 #[cfg(test)]
 mod golden;
 mod idfilter;
 mod keys;
+mod precompress;
 mod reader;
 mod values;
 mod writer;
@@ -24,6 +27,7 @@ use rocksdb::{DB, Options};
 use crate::engine::WriteState;
 use crate::error::{Error, Result};
 use crate::model::SyncId;
+pub use file::RocksOptions;
 use idfilter::IdFilter;
 
 /// Engine name written in v3 manifests.
@@ -43,19 +47,11 @@ const FORMAT_VERSION_KEY: &str = "format_version";
 /// are not readable).
 const PRE_RELEASE_VERSION_KEY: &str = "schema_version";
 
+// TODO(lead): remove once the call sites in this module and keys/values/reader/writer/bulk
+// convert with `.map_err(RocksError::from)?`: this impl is public and names `rocksdb`.
 impl From<rocksdb::Error> for Error {
     fn from(e: rocksdb::Error) -> Self {
-        match e.kind() {
-            rocksdb::ErrorKind::Corruption => Error::Corrupt {
-                what: "rocksdb database",
-                reason: "RocksDB reports corruption".into(),
-                source: Some(Box::new(e)),
-            },
-            _ => Error::Engine {
-                engine: ENGINE,
-                source: Box::new(e),
-            },
-        }
+        error::RocksError::from(e).into()
     }
 }
 
@@ -107,6 +103,9 @@ pub struct RocksStore {
     /// Writes skip the write-ahead log: the database is a private working copy discarded
     /// after a crash, and saving flushes memtables before the checkpoint.
     write_opts: rocksdb::WriteOptions,
+    /// How [`RocksStore::save_to`] writes the `.c1z` (set by `open_file`/`create_file`;
+    /// boxed to keep `AnyStore`'s variants close in size).
+    save: Box<file::SaveState>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -178,6 +177,7 @@ impl RocksStore {
                 w.disable_wal(true);
                 w
             },
+            save: Box::default(),
         };
         store.check_format_version()?;
         Ok(store)

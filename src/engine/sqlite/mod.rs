@@ -1,10 +1,12 @@
 //! The SQLite engine: baton's v1 schema in a SQLite database (the payload of a v1 file).
 //!
-//! The store works on a private, decompressed copy of the database (see [`crate::file`]):
+//! The store works on a private, decompressed copy of the database (see `file.rs`):
 //! in memory while it is small (no file I/O until it is saved), else a temp file.
 //! One connection serves every call, behind a mutex: SQLite connections are not `Sync`, and
 //! baton also limits its pool to one connection.
 
+mod error;
+mod file;
 mod reader;
 mod schema;
 mod writer;
@@ -12,33 +14,15 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::engine::WriteState;
 use crate::error::{Error, Result};
+use error::SqliteError;
+pub use file::{DEFAULT_MEMORY_LIMIT, SqliteOptions};
 
 /// Engine name written in metadata.
 pub const ENGINE: &str = "sqlite";
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(ErrorCode::ConstraintViolation) => Error::AlreadyExists {
-                what: "row",
-                id: e.to_string(),
-            },
-            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Error::Corrupt {
-                what: "sqlite database",
-                reason: "the payload is not a valid SQLite database".into(),
-                source: Some(Box::new(e)),
-            },
-            _ => Error::Engine {
-                engine: ENGINE,
-                source: Box::new(e),
-            },
-        }
-    }
-}
 
 /// A v1 store on a SQLite database: in memory while it is small, else a file.
 pub struct SqliteStore {
@@ -47,6 +31,8 @@ pub struct SqliteStore {
     state: WriteState,
     /// A bulk grant load lives: its deferred grant indexes are dropped.
     bulk_active: std::sync::atomic::AtomicBool,
+    /// zstd settings of [`SqliteStore::save_to`].
+    encode: crate::format::v1::EncodeOptions,
 }
 
 /// The connection, and whether its database still lives in memory.
@@ -86,18 +72,23 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     // Journal and sync settings come first so migrations commit without fsyncs. Leaving
     // WAL mode (all older baton files) folds any WAL content back into the main file.
     if read_only {
-        conn.pragma_update_and_check(None, "journal_mode", "OFF", |_| Ok(()))?;
+        conn.pragma_update_and_check(None, "journal_mode", "OFF", |_| Ok(()))
+            .map_err(SqliteError::from)?;
     } else {
         // baton uses TRUNCATE + NORMAL. This database is a private working copy that is
         // discarded after a crash (durability comes from the atomic save), so commits
         // need no fsync; the in-memory journal still rolls back a failed call. The
         // saved file's header is the same (rollback-journal mode, versions 1/1).
-        conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))?;
+        conn.pragma_update_and_check(None, "journal_mode", "MEMORY", |_| Ok(()))
+            .map_err(SqliteError::from)?;
     }
-    conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.pragma_update(None, "synchronous", "OFF")
+        .map_err(SqliteError::from)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(SqliteError::from)?;
     // Index builds (after bulk grant writes) sort with a helper thread.
-    conn.pragma_update(None, "threads", 2)?;
+    conn.pragma_update(None, "threads", 2)
+        .map_err(SqliteError::from)?;
     Ok(())
 }
 
@@ -125,7 +116,7 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let db = Connection::open_with_flags(path, flags)?;
+        let db = Connection::open_with_flags(path, flags).map_err(SqliteError::from)?;
         Self::ready(
             Conn {
                 db,
@@ -151,12 +142,13 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut db = Connection::open_in_memory_with_flags(flags)?;
+        let mut db = Connection::open_in_memory_with_flags(flags).map_err(SqliteError::from)?;
         if !image.is_empty() {
             leave_wal_header(&mut image);
             let len = image.len();
             // SQLite must own the buffer: one copy, then `image` is freed.
-            db.deserialize_read_exact(rusqlite::MAIN_DB, image.as_slice(), len, false)?;
+            db.deserialize_read_exact(rusqlite::MAIN_DB, image.as_slice(), len, false)
+                .map_err(SqliteError::from)?;
             drop(image);
         }
         Self::ready(
@@ -172,13 +164,15 @@ impl SqliteStore {
     fn ready(conn: Conn, path: &Path, read_only: bool) -> Result<Self> {
         configure(&conn, read_only)?;
         if schema::init(&conn)? {
-            conn.execute_batch("PRAGMA optimize")?;
+            conn.execute_batch("PRAGMA optimize")
+                .map_err(SqliteError::from)?;
         }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
             state: WriteState::new(read_only),
             bulk_active: std::sync::atomic::AtomicBool::new(false),
+            encode: crate::format::v1::EncodeOptions::default(),
         })
     }
 
@@ -208,13 +202,17 @@ impl SqliteStore {
     pub fn with_image<T>(&self, f: impl FnOnce(DatabaseImage<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.conn();
         if conn.memory_limit.is_some() {
-            let image = conn.db.serialize(rusqlite::MAIN_DB)?;
+            let image = conn
+                .db
+                .serialize(rusqlite::MAIN_DB)
+                .map_err(SqliteError::from)?;
             return f(DatabaseImage::Memory(&image));
         }
-        let (busy, log, done): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        let (busy, log, done): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
+            })
+            .map_err(SqliteError::from)?;
         if busy != 0 || (log >= 0 && done < log) {
             return Err(Error::Engine {
                 engine: ENGINE,
@@ -238,17 +236,22 @@ impl SqliteStore {
             .db
             .prepare_cached(
                 "select page_count * page_size from pragma_page_count(), pragma_page_size()",
-            )?
-            .query_row([], |r| r.get(0))?;
+            )
+            .map_err(SqliteError::from)?
+            .query_row([], |r| r.get(0))
+            .map_err(SqliteError::from)?;
         if u64::try_from(size).unwrap_or(0).saturating_add(incoming()) <= limit {
             return Ok(());
         }
         {
-            let image = conn.db.serialize(rusqlite::MAIN_DB)?;
+            let image = conn
+                .db
+                .serialize(rusqlite::MAIN_DB)
+                .map_err(SqliteError::from)?;
             std::fs::write(&self.path, &*image).map_err(|e| Error::io(&self.path, e))?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let db = Connection::open_with_flags(&self.path, flags)?;
+        let db = Connection::open_with_flags(&self.path, flags).map_err(SqliteError::from)?;
         configure(&db, self.state.is_read_only())?;
         // The in-memory database (and its memory) goes with the old connection.
         conn.db = db;

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params_from_iter};
 
+use super::error::SqliteError;
 use super::{ENGINE, SqliteStore};
 use crate::codec;
 use crate::error::{Error, Result};
@@ -278,18 +279,20 @@ impl SqliteStore {
             u64::from(size) + 1
         );
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(filter.args.iter()))?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(SqliteError::from)?;
+        let mut rows = stmt
+            .query(params_from_iter(filter.args.iter()))
+            .map_err(SqliteError::from)?;
         let mut out = Vec::new();
         let mut last_id = 0i64;
         let mut more = false;
-        while let Some(row) = rows.next()? {
+        while let Some(row) = rows.next().map_err(SqliteError::from)? {
             if out.len() == size as usize {
                 more = true;
                 break;
             }
-            last_id = row.get(0)?;
-            out.push(map(row)?);
+            last_id = row.get(0).map_err(SqliteError::from)?;
+            out.push(map(row).map_err(SqliteError::from)?);
         }
         let token = if more {
             (last_id + 1).to_string()
@@ -311,23 +314,26 @@ impl SqliteStore {
             filter.clause()
         );
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(SqliteError::from)?;
         Ok(stmt
             .query_row(params_from_iter(filter.args.iter()), map)
-            .optional()?)
+            .optional()
+            .map_err(SqliteError::from)?)
     }
 
     fn group_counts(&self, table: &str, sync: &SyncId) -> Result<BTreeMap<String, u64>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
-        ))?;
-        let rows = stmt.query_map([sync.as_str()], |r| {
-            Ok((text(r.get_ref(0)?), r.get::<_, i64>(1)?))
-        })?;
+        )).map_err(SqliteError::from)?;
+        let rows = stmt
+            .query_map([sync.as_str()], |r| {
+                Ok((text(r.get_ref(0)?), r.get::<_, i64>(1)?))
+            })
+            .map_err(SqliteError::from)?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (k, n) = row?;
+            let (k, n) = row.map_err(SqliteError::from)?;
             out.insert(k, u64::try_from(n).unwrap_or(0));
         }
         Ok(out)
@@ -645,17 +651,24 @@ impl Reader for SqliteStore {
     fn count_objects(&self, sync: &SyncId) -> Result<ObjectCounts> {
         let resource_type_ids = {
             let conn = self.conn();
-            let mut stmt = conn.prepare_cached(
-                "select external_id from v1_resource_types where sync_id = ?1 order by id",
-            )?;
-            stmt.query_map([sync.as_str()], |r| Ok(text(r.get_ref(0)?)))?
-                .collect::<Result<Vec<_>, _>>()?
+            let mut stmt = conn
+                .prepare_cached(
+                    "select external_id from v1_resource_types where sync_id = ?1 order by id",
+                )
+                .map_err(SqliteError::from)?;
+            stmt.query_map([sync.as_str()], |r| Ok(text(r.get_ref(0)?)))
+                .map_err(SqliteError::from)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(SqliteError::from)?
         };
-        let assets: i64 = self.conn().query_row(
-            "select count(*) from v1_assets where sync_id = ?1",
-            [sync.as_str()],
-            |r| r.get(0),
-        )?;
+        let assets: i64 = self
+            .conn()
+            .query_row(
+                "select count(*) from v1_assets where sync_id = ?1",
+                [sync.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(SqliteError::from)?;
         Ok(ObjectCounts {
             resource_type_ids,
             resources_by_type: self.group_counts("v1_resources", sync)?,

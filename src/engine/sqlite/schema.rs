@@ -7,6 +7,7 @@
 
 use rusqlite::{Connection, params};
 
+use super::error::SqliteError;
 use crate::codec;
 use crate::error::Result;
 use crate::pb::c1::connector::v2::Grant;
@@ -158,10 +159,14 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
 const BACKFILL_PAGE: i64 = 1000;
 
 fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA table_info({table})"))
+        .map_err(SqliteError::from)?;
     let names = stmt
-        .query_map([], |r| r.get::<_, String>(1))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map([], |r| r.get::<_, String>(1))
+        .map_err(SqliteError::from)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(SqliteError::from)?;
     Ok(names)
 }
 
@@ -169,7 +174,8 @@ fn add_missing(conn: &Connection, table: &str, wanted: &[(&str, &str)]) -> Resul
     let have = columns(conn, table)?;
     for (name, decl) in wanted {
         if !have.iter().any(|c| c == name) {
-            conn.execute_batch(&format!("alter table {table} add column {name} {decl}"))?;
+            conn.execute_batch(&format!("alter table {table} add column {name} {decl}"))
+                .map_err(SqliteError::from)?;
         }
     }
     Ok(())
@@ -178,9 +184,11 @@ fn add_missing(conn: &Connection, table: &str, wanted: &[(&str, &str)]) -> Resul
 /// Creates missing tables and indexes and migrates old schemas, as baton does on every
 /// open. Returns whether the schema changed.
 pub(super) fn init(conn: &Connection) -> Result<bool> {
-    let before: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    let before: i64 = conn
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .map_err(SqliteError::from)?;
     for (table, ddl) in TABLES {
-        conn.execute_batch(ddl)?;
+        conn.execute_batch(ddl).map_err(SqliteError::from)?;
         match table {
             "v1_sync_runs" => add_missing(conn, table, &SYNC_RUN_COLUMNS)?,
             "v1_grants" => {
@@ -192,48 +200,57 @@ pub(super) fn init(conn: &Connection) -> Result<bool> {
                         ("needs_expansion", "integer not null default 0"),
                     ],
                 )?;
-                conn.execute_batch(GRANT_PARTIAL_INDEXES)?;
+                conn.execute_batch(GRANT_PARTIAL_INDEXES)
+                    .map_err(SqliteError::from)?;
                 backfill_expansion(conn)?;
             }
             _ => {}
         }
     }
-    let after: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    let after: i64 = conn
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .map_err(SqliteError::from)?;
     Ok(after != before)
 }
 
 /// Moves `GrantExpandable` annotations of syncs not yet backfilled out of the grant blobs
 /// into the `expansion` column (baton's grant-expansion backfill).
 fn backfill_expansion(conn: &Connection) -> Result<()> {
-    let pending: i64 = conn.query_row(
-        "select count(*) from v1_sync_runs where grants_backfilled = 0",
-        [],
-        |r| r.get(0),
-    )?;
+    let pending: i64 = conn
+        .query_row(
+            "select count(*) from v1_sync_runs where grants_backfilled = 0",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(SqliteError::from)?;
     if pending == 0 {
         return Ok(());
     }
     let mut last_id = 0i64;
     loop {
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction().map_err(SqliteError::from)?;
         let rows: Vec<(i64, Vec<u8>)> = {
-            let mut stmt = tx.prepare_cached(
-                "select id, data from v1_grants where expansion is null and sync_id in \
+            let mut stmt = tx
+                .prepare_cached(
+                    "select id, data from v1_grants where expansion is null and sync_id in \
                  (select sync_id from v1_sync_runs where grants_backfilled = 0) \
                  and id > ?1 order by id limit ?2",
-            )?;
+                )
+                .map_err(SqliteError::from)?;
             stmt.query_map(params![last_id, BACKFILL_PAGE], |r| {
                 Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<Result<_, _>>()?
+            })
+            .map_err(SqliteError::from)?
+            .collect::<Result<_, _>>()
+            .map_err(SqliteError::from)?
         };
         let Some(&(page_last, _)) = rows.last() else {
-            tx.commit()?;
+            tx.commit().map_err(SqliteError::from)?;
             break;
         };
         let mut update = tx.prepare_cached(
             "update v1_grants set expansion = ?2, needs_expansion = ?3, data = ?4 where id = ?1",
-        )?;
+        ).map_err(SqliteError::from)?;
         // Rows without a usable annotation stay as they are (expansion null): the id
         // cursor, not a sentinel value, marks them done.
         for (id, data) in rows {
@@ -248,22 +265,26 @@ fn backfill_expansion(conn: &Connection) -> Result<()> {
                 && codec::is_usable_expansion(&e)
             {
                 let expansion = prost::Message::encode_to_vec(&e);
-                update.execute(params![id, expansion, 1, codec::encode_grant(&grant)])?;
+                update
+                    .execute(params![id, expansion, 1, codec::encode_grant(&grant)])
+                    .map_err(SqliteError::from)?;
             }
         }
         drop(update);
-        tx.commit()?;
+        tx.commit().map_err(SqliteError::from)?;
         last_id = page_last;
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.unchecked_transaction().map_err(SqliteError::from)?;
     tx.execute(
         "update v1_grants set expansion = null where expansion = X''",
         [],
-    )?;
+    )
+    .map_err(SqliteError::from)?;
     tx.execute(
         "update v1_sync_runs set grants_backfilled = 1 where grants_backfilled = 0",
         [],
-    )?;
-    tx.commit()?;
+    )
+    .map_err(SqliteError::from)?;
+    tx.commit().map_err(SqliteError::from)?;
     Ok(())
 }

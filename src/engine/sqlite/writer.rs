@@ -4,6 +4,7 @@ use prost::Message;
 use rusqlite::params;
 
 use super::SqliteStore;
+use super::error::SqliteError;
 use crate::codec;
 use std::sync::atomic::Ordering;
 
@@ -61,14 +62,14 @@ impl SqliteStore {
     ) -> Result<()> {
         let incoming = || rows.iter().map(|r| (size(r) + ROW_OVERHEAD) as u64).sum();
         let conn = self.writable_for(operation, incoming)?;
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction().map_err(SqliteError::from)?;
         {
-            let mut stmt = tx.prepare_cached(sql)?;
+            let mut stmt = tx.prepare_cached(sql).map_err(SqliteError::from)?;
             for row in rows {
-                bind(&mut stmt, row)?;
+                bind(&mut stmt, row).map_err(SqliteError::from)?;
             }
         }
-        tx.commit()?;
+        tx.commit().map_err(SqliteError::from)?;
         self.touched();
         Ok(())
     }
@@ -115,7 +116,7 @@ impl SqliteStore {
         }
         let conn = self.conn();
         for (_, ddl) in super::schema::DEFERRABLE_GRANT_INDEXES {
-            conn.execute_batch(ddl)?;
+            conn.execute_batch(ddl).map_err(SqliteError::from)?;
         }
         self.bulk_active.store(false, Ordering::Release);
         Ok(())
@@ -130,7 +131,9 @@ impl SqliteStore {
     /// [`Error::Corrupt`] with SQLite's first complaint; engine errors.
     pub fn check_consistency(&self) -> Result<()> {
         let conn = self.conn();
-        let verdict: String = conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))?;
+        let verdict: String = conn
+            .query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))
+            .map_err(SqliteError::from)?;
         if verdict == "ok" {
             Ok(())
         } else {
@@ -183,22 +186,25 @@ impl Writer for SqliteStore {
                 run.ingest_invariant.coverage,
                 run.ingest_invariant.mode,
             ],
-        )?;
+        )
+        .map_err(SqliteError::from)?;
         self.touched();
         Ok(())
     }
 
     fn delete_sync_run(&self, id: &SyncId) -> Result<()> {
         let conn = self.writable("delete a sync run")?;
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction().map_err(SqliteError::from)?;
         for table in SYNC_TABLES {
             tx.execute(
                 &format!("delete from {table} where sync_id = ?1"),
                 [id.as_str()],
-            )?;
+            )
+            .map_err(SqliteError::from)?;
         }
-        tx.execute("delete from v1_sync_runs where sync_id = ?1", [id.as_str()])?;
-        tx.commit()?;
+        tx.execute("delete from v1_sync_runs where sync_id = ?1", [id.as_str()])
+            .map_err(SqliteError::from)?;
+        tx.commit().map_err(SqliteError::from)?;
         self.touched();
         Ok(())
     }
@@ -304,10 +310,12 @@ impl Writer for SqliteStore {
 
     fn delete_grant(&self, sync: &SyncId, grant_id: &str) -> Result<bool> {
         let conn = self.writable("delete a grant")?;
-        let n = conn.execute(
-            "delete from v1_grants where external_id = ?1 and sync_id = ?2",
-            params![grant_id, sync.as_str()],
-        )?;
+        let n = conn
+            .execute(
+                "delete from v1_grants where external_id = ?1 and sync_id = ?2",
+                params![grant_id, sync.as_str()],
+            )
+            .map_err(SqliteError::from)?;
         if n > 0 {
             self.touched();
         }
@@ -320,7 +328,7 @@ impl Writer for SqliteStore {
             "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
              values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set data = excluded.data",
             params![asset.id, asset.content_type, asset.data, sync.as_str(), wall::format(&asset.discovered_at)],
-        )?;
+        ).map_err(SqliteError::from)?;
         self.touched();
         Ok(())
     }
@@ -338,7 +346,7 @@ impl Writer for SqliteStore {
             if let Err(e) = conn.execute_batch(&format!("drop index if exists {name}")) {
                 drop(conn);
                 let _ = self.end_bulk_load();
-                return Err(e.into());
+                return Err(SqliteError::from(e).into());
             }
         }
         Ok(GrantBulkLoad::new(Box::new(SqliteBulk(self))))
@@ -346,7 +354,7 @@ impl Writer for SqliteStore {
 
     fn compact(&self) -> Result<()> {
         let conn = self.writable("compact")?;
-        conn.execute_batch("VACUUM")?;
+        conn.execute_batch("VACUUM").map_err(SqliteError::from)?;
         self.touched();
         Ok(())
     }

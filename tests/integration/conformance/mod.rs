@@ -18,7 +18,7 @@ macro_rules! engines {
             $(
                 #[test]
                 fn $case() {
-                    crate::util::with_memory_limit(0, || {
+                    crate::util::with_sqlite_memory_limit(0, || {
                         super::$case(c1z::engine::EngineKind::Sqlite)
                     });
                 }
@@ -29,7 +29,7 @@ macro_rules! engines {
             $(
                 #[test]
                 fn $case() {
-                    crate::util::with_memory_limit(crate::conformance::SPILL_LIMIT, || {
+                    crate::util::with_sqlite_memory_limit(crate::conformance::SPILL_LIMIT, || {
                         super::$case(c1z::engine::EngineKind::Sqlite)
                     });
                 }
@@ -48,7 +48,7 @@ macro_rules! engines {
             $(
                 #[test]
                 fn $case() {
-                    crate::util::with_memory_limit(crate::conformance::SPILL_LIMIT, || {
+                    crate::util::with_rocks_bulk_buffer(crate::conformance::SPILL_LIMIT, || {
                         super::$case(c1z::engine::EngineKind::Rocks)
                     });
                 }
@@ -59,7 +59,7 @@ macro_rules! engines {
             $(
                 #[test]
                 fn $case() {
-                    crate::util::with_memory_limit(0, || {
+                    crate::util::with_rocks_bulk_buffer(0, || {
                         super::$case(c1z::engine::EngineKind::Rocks)
                     });
                 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use c1z::engine::EngineKind;
 use c1z::pb::c1::c1z::v3::PayloadEncoding;
-use c1z::{C1zFile, OpenOptions};
+use c1z::{C1zFile, OpenOptions, RocksOptions};
 
 pub(crate) fn run(
     input: &Path,
@@ -33,13 +33,15 @@ pub(crate) fn run(
     let dst = OpenOptions::new()
         .with_create(true)
         .with_engine(engine)
-        .with_payload_encoding(encoding)
+        .with_rocksdb(RocksOptions::new().with_payload_encoding(encoding))
         .open(output)
         .with_context(|| format!("cannot create {}", output.display()))?;
     let report = c1z::convert::copy_all(src.store(), dst.store())?;
     // An empty source still produces a (valid, empty) output file.
     dst.save_as(output)
         .with_context(|| format!("cannot save {}", output.display()))?;
+    // The output is written: nothing is left to save.
+    dst.discard();
     eprintln!(
         "c1z: copied {} sync runs, {} rows from {} ({}) to {} ({}) in {:.2}s",
         report.sync_runs,

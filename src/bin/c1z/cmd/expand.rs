@@ -60,7 +60,14 @@ pub(crate) fn run(
             ));
         }));
     }
-    let report = expand(file.store(), &chosen.run.id, &opts)?;
+    let report = match expand(file.store(), &chosen.run.id, &opts) {
+        Ok(report) => report,
+        Err(e) => {
+            // The error says what happened; the partial expansion is dropped silently.
+            file.discard();
+            return Err(e.into());
+        }
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -71,8 +78,10 @@ pub(crate) fn run(
         input
     } else {
         let out = output_path.unwrap_or(input);
-        file.save_as(out)
-            .with_context(|| format!("cannot save {}", out.display()))?;
+        let saved = file.save_as(out);
+        // The input is left as it was: its working copy is not saved.
+        file.discard();
+        saved.with_context(|| format!("cannot save {}", out.display()))?;
         out
     };
     let saved = save_start.elapsed();

@@ -22,12 +22,20 @@ pub(crate) fn run(
         .with_engine(engine)
         .open(out)
         .with_context(|| format!("cannot create {}", out.display()))?;
-    let run = match shape {
-        Some(name) => {
-            let shape = Shape::named(name).ok_or_else(|| anyhow!("unknown shape '{name}'"))?;
-            generate_shape(file.store(), shape, spec.seed)?
+    let generated = match shape {
+        Some(name) => match Shape::named(name) {
+            Some(shape) => generate_shape(file.store(), shape, spec.seed).map_err(Into::into),
+            None => Err(anyhow!("unknown shape '{name}'")),
+        },
+        None => generate(file.store(), spec).map_err(Into::into),
+    };
+    let run = match generated {
+        Ok(run) => run,
+        Err(e) => {
+            // Nothing is written on error.
+            file.discard();
+            return Err(e);
         }
-        None => generate(file.store(), spec)?,
     };
     file.close()
         .with_context(|| format!("cannot save {}", out.display()))?;

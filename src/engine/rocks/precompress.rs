@@ -5,7 +5,10 @@
 //! save then copies those frames instead of compressing the tables again (a stream of
 //! zstd frames decodes to the concatenation of their contents). Files are matched by
 //! identity (device, inode, length, modification time), which a checkpoint's hard links
-//! share; anything else is compressed at save time as before.
+//! share, and checked against the table's content hash when spliced (see
+//! [`crate::format::v3_payload::write_tar_zstd`]); anything else is compressed at save
+//! time. Frames of tables that no longer exist (compacted away) are deleted at each scan
+//! and each save.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use crate::format::v3_payload::{BodyCompressor, FileIdentity};
+use crate::format::v3_payload::{BodyCompressor, CompressedBody, FileIdentity};
+
+/// A table's frames, and the table they were made from.
+struct Frame {
+    table: PathBuf,
+    body: CompressedBody,
+}
 
 #[derive(Default)]
 struct State {
@@ -24,7 +33,24 @@ struct State {
     /// The worker is compressing.
     busy: bool,
     stop: bool,
-    frames: HashMap<FileIdentity, PathBuf>,
+    frames: HashMap<FileIdentity, Frame>,
+}
+
+impl State {
+    /// Deletes the frames of tables that are gone or changed identity (a checkpoint's
+    /// hard link keeps the identity, so frames of tables in a save still match).
+    fn prune(&mut self) {
+        self.frames.retain(|id, frame| {
+            let live = std::fs::metadata(&frame.table)
+                .ok()
+                .and_then(|m| FileIdentity::of(&m))
+                .is_some_and(|now| now == *id);
+            if !live {
+                let _ = std::fs::remove_file(&frame.body.path);
+            }
+            live
+        });
+    }
 }
 
 struct Shared {
@@ -48,8 +74,8 @@ pub(crate) struct Precompressor {
 
 impl Precompressor {
     /// Starts a worker compressing the tables of `db` at `level` into `frames_dir`
-    /// (created here, owned by the worker). Scans once at the start and after each
-    /// [`Precompressor::notify`].
+    /// (created here, owned by the worker). Scans once at the start and after each call
+    /// of the [`Precompressor::notifier`] callback.
     pub(crate) fn start(db: PathBuf, frames_dir: PathBuf, level: i32) -> std::io::Result<Self> {
         std::fs::create_dir_all(&frames_dir)?;
         let shared = Arc::new(Shared {
@@ -82,9 +108,12 @@ impl Precompressor {
         }
     }
 
-    /// Pauses the worker (abandoning a file in progress) and runs `f` with the frames made
-    /// so far.
-    pub(crate) fn with_frames<T>(&self, f: impl FnOnce(&HashMap<FileIdentity, PathBuf>) -> T) -> T {
+    /// Pauses the worker (abandoning a file in progress), deletes frames of tables that
+    /// are gone, and runs `f` with a lookup of the frames made so far.
+    pub(crate) fn with_frames<T>(
+        &self,
+        f: impl FnOnce(&dyn Fn(&FileIdentity) -> Option<CompressedBody>) -> T,
+    ) -> T {
         self.shared.yield_now.store(true, Ordering::Relaxed);
         let mut state = self.shared.lock();
         state.paused = true;
@@ -96,7 +125,9 @@ impl Precompressor {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         self.shared.yield_now.store(false, Ordering::Relaxed);
-        let out = f(&state.frames);
+        state.prune();
+        let frames = &state.frames;
+        let out = f(&|id| frames.get(id).map(|frame| frame.body.clone()));
         state.paused = false;
         drop(state);
         self.shared.changed.notify_all();
@@ -175,6 +206,7 @@ fn scan(
         .filter(|p| p.extension().is_some_and(|x| x == "sst"))
         .collect();
     tables.sort();
+    shared.lock().prune();
     let cancelled = || shared.yield_now.load(Ordering::Relaxed);
     for table in tables {
         if cancelled() {
@@ -190,9 +222,58 @@ fn scan(
         *next += 1;
         let out = frames_dir.join(format!("{next:06}.zst"));
         // A failure (a table deleted meanwhile, a full disk) only loses the head start.
-        if let Ok(Some(id)) = compressor.compress(&table, &out, &cancelled) {
-            shared.lock().frames.insert(id, out);
+        if let Ok(Some(body)) = compressor.compress(&table, &out, &cancelled) {
+            shared
+                .lock()
+                .frames
+                .insert(body.identity, Frame { table, body });
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// Waits until the worker has made `n` frames (it runs on its own schedule).
+    fn wait_for_frames(p: &Precompressor, n: usize) {
+        for _ in 0..1000 {
+            if p.shared.lock().frames.len() == n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the worker did not compress {n} tables");
+    }
+
+    fn identity(path: &Path) -> FileIdentity {
+        FileIdentity::of(&std::fs::metadata(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn frames_of_deleted_tables_are_removed_at_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        std::fs::create_dir(&db).unwrap();
+        let (kept, gone) = (db.join("000001.sst"), db.join("000002.sst"));
+        std::fs::write(&kept, vec![1u8; 10_000]).unwrap();
+        std::fs::write(&gone, vec![2u8; 10_000]).unwrap();
+        let frames_dir = dir.path().join("frames");
+        let p = Precompressor::start(db.clone(), frames_dir.clone(), 1).unwrap();
+        wait_for_frames(&p, 2);
+        let (kept_id, gone_id) = (identity(&kept), identity(&gone));
+        std::fs::remove_file(&gone).unwrap();
+        // What a save sees: the live table's frames only; the orphan's file is deleted.
+        let seen = p.with_frames(|lookup| (lookup(&kept_id), lookup(&gone_id)));
+        assert!(seen.0.is_some());
+        assert!(seen.1.is_none());
+        let left: Vec<_> = std::fs::read_dir(&frames_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, vec![seen.0.unwrap().path]);
+    }
 }
