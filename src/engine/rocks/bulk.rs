@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch};
 
 use super::RocksStore;
+use super::error::RocksError;
 use super::idfilter::{IdFilter, IdHashSet};
 use crate::error::{Error, Result};
 
@@ -144,7 +145,7 @@ impl KvBuffer {
         if written.is_err() {
             let _ = std::fs::remove_file(path);
         }
-        Ok(written?)
+        Ok(written.map_err(RocksError::from)?)
     }
 }
 
@@ -338,7 +339,7 @@ impl RocksStore {
             }
             _ => {}
         }
-        ingested?;
+        ingested.map_err(RocksError::from)?;
         if let Some(listener) = &self.table_listener {
             listener();
         }
@@ -380,7 +381,9 @@ impl RocksStore {
             batch.put(k, v);
         }
         buffer.clear();
-        self.db.write_opt(batch, &self.write_opts)?;
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(RocksError::from)?;
         Ok(())
     }
 

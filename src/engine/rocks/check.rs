@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::RocksStore;
+use super::error::RocksError;
 use super::idfilter::IdFilter;
 use super::keys::{self, family, index};
 use super::reader::Snapshots;
@@ -42,12 +43,12 @@ impl RocksStore {
             out.push((k.to_vec(), v.to_vec()));
             it.next();
         }
-        it.status()?;
+        it.status().map_err(RocksError::from)?;
         Ok(out)
     }
 
     fn exists(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.db.get(key)?.is_some())
+        Ok(self.db.get(key).map_err(RocksError::from)?.is_some())
     }
 
     fn check_grants(&self, seq: u32) -> Result<()> {
@@ -66,7 +67,7 @@ impl RocksStore {
             let name = text(&id);
             let mut id_key = keys::index_head(index::GRANT_BY_ID, seq);
             keys::push_component(&mut id_key, &id);
-            match self.db.get(&id_key)? {
+            match self.db.get(&id_key).map_err(RocksError::from)? {
                 Some(entry) if keys::id_entry_tail(&id_key, &entry)?.as_ref() == tail => {}
                 _ => return Err(broken(format!("grant '{name}' without its by-id entry"))),
             }

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use error::RocksError;
 use rocksdb::{DB, Options};
 
 use crate::engine::WriteState;
@@ -46,14 +47,6 @@ const FORMAT_VERSION_KEY: &str = "format_version";
 /// Meta entry of the databases of c1z builds before the format was frozen (their layouts
 /// are not readable).
 const PRE_RELEASE_VERSION_KEY: &str = "schema_version";
-
-// TODO(lead): remove once the call sites in this module and keys/values/reader/writer/bulk
-// convert with `.map_err(RocksError::from)?`: this impl is public and names `rocksdb`.
-impl From<rocksdb::Error> for Error {
-    fn from(e: rocksdb::Error) -> Self {
-        error::RocksError::from(e).into()
-    }
-}
 
 /// Memtable size for ordinary writes.
 const SMALL_MEMTABLE: usize = 16 << 20;
@@ -156,7 +149,7 @@ impl RocksStore {
         opts.set_level_zero_slowdown_writes_trigger(1 << 20);
         opts.set_level_zero_stop_writes_trigger(1 << 20);
         opts.set_disable_auto_compactions(read_only);
-        let db = DB::open(&opts, path)?;
+        let db = DB::open(&opts, path).map_err(RocksError::from)?;
         let store = RocksStore {
             db,
             path: path.to_owned(),
@@ -185,7 +178,11 @@ impl RocksStore {
 
     /// Checks the database's format version, stamping a new (empty) database.
     fn check_format_version(&self) -> Result<()> {
-        match self.db.get(keys::meta_key(FORMAT_VERSION_KEY))? {
+        match self
+            .db
+            .get(keys::meta_key(FORMAT_VERSION_KEY))
+            .map_err(RocksError::from)?
+        {
             Some(v) => match u32_value(&v) {
                 Some(SCHEMA_VERSION) if v.len() == 4 => Ok(()),
                 Some(other) if v.len() == 4 => Err(Error::UnsupportedFormat {
@@ -199,7 +196,11 @@ impl RocksStore {
                 )),
             },
             None => {
-                if let Some(v) = self.db.get(keys::meta_key(PRE_RELEASE_VERSION_KEY))? {
+                if let Some(v) = self
+                    .db
+                    .get(keys::meta_key(PRE_RELEASE_VERSION_KEY))
+                    .map_err(RocksError::from)?
+                {
                     return Err(Error::UnsupportedFormat {
                         reason: format!(
                             "a rocksdb database of a c1z build from before the format was \
@@ -216,12 +217,14 @@ impl RocksStore {
                         "rows without a format version",
                     ));
                 }
-                any.status()?;
+                any.status().map_err(RocksError::from)?;
                 // A new database: stamp it (a working copy, so even read-only opens may).
-                self.db.put(
-                    keys::meta_key(FORMAT_VERSION_KEY),
-                    SCHEMA_VERSION.to_be_bytes(),
-                )?;
+                self.db
+                    .put(
+                        keys::meta_key(FORMAT_VERSION_KEY),
+                        SCHEMA_VERSION.to_be_bytes(),
+                    )
+                    .map_err(RocksError::from)?;
                 Ok(())
             }
         }
@@ -272,8 +275,11 @@ impl RocksStore {
                     .into(),
             });
         }
-        self.db.flush()?;
-        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        self.db.flush().map_err(RocksError::from)?;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .map_err(RocksError::from)?
+            .create_checkpoint(dir)
+            .map_err(RocksError::from)?;
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
             let path = entry.map_err(|e| Error::io(dir, e))?.path();
             if path.extension().is_some_and(|x| x == "log") {
@@ -306,7 +312,8 @@ impl RocksStore {
         }
         let seq = self
             .db
-            .get(keys::sync_id_key(sync.as_str()))?
+            .get(keys::sync_id_key(sync.as_str()))
+            .map_err(RocksError::from)?
             .as_deref()
             .and_then(u32_value);
         if let Some(seq) = seq {
@@ -341,7 +348,7 @@ impl RocksStore {
                 filter.insert(k);
                 it.next();
             }
-            it.status()?;
+            it.status().map_err(RocksError::from)?;
             slot.insert(filter);
         }
         Ok(filters)
@@ -352,7 +359,8 @@ impl RocksStore {
         use std::sync::atomic::Ordering;
         if ids >= LARGE_MEMTABLE_AFTER && !self.large_memtables.swap(true, Ordering::Relaxed) {
             self.db
-                .set_options(&[("write_buffer_size", &LARGE_MEMTABLE.to_string())])?;
+                .set_options(&[("write_buffer_size", &LARGE_MEMTABLE.to_string())])
+                .map_err(RocksError::from)?;
         }
         Ok(())
     }
@@ -415,7 +423,7 @@ impl RocksStore {
                 let mut seqs = Vec::new();
                 let prefix = [keys::family::SYNC_ID];
                 for item in self.db.prefix_iterator(prefix) {
-                    let (k, v) = item?;
+                    let (k, v) = item.map_err(RocksError::from)?;
                     if !k.starts_with(&prefix) {
                         break;
                     }
@@ -435,7 +443,8 @@ impl RocksStore {
         }
         let next = self
             .db
-            .get(keys::meta_key("next_sync_seq"))?
+            .get(keys::meta_key("next_sync_seq"))
+            .map_err(RocksError::from)?
             .as_deref()
             .and_then(u32_value)
             .unwrap_or(1);
@@ -446,7 +455,9 @@ impl RocksStore {
         let mut claim = rocksdb::WriteBatch::default();
         claim.put(keys::meta_key("next_sync_seq"), after.to_be_bytes());
         claim.put(keys::sync_id_key(sync.as_str()), next.to_be_bytes());
-        self.db.write_opt(claim, &self.write_opts)?;
+        self.db
+            .write_opt(claim, &self.write_opts)
+            .map_err(RocksError::from)?;
         Ok(next)
     }
 }

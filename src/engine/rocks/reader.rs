@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use super::error::RocksError;
 use super::keys::{self, family, index};
 use super::values::{
     decode_asset, decode_grant_row, decode_object, decode_snapshot, decode_sync_run,
@@ -159,12 +160,16 @@ impl RocksStore {
         if let Some(s) = seen.0.get(&key) {
             return Ok(s.clone());
         }
-        let value = self.db.get(&key)?.ok_or_else(|| {
-            Error::corrupt(
-                "rocksdb grant",
-                "derived grant without its entitlement snapshot",
-            )
-        })?;
+        let value = self
+            .db
+            .get(&key)
+            .map_err(RocksError::from)?
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "rocksdb grant",
+                    "derived grant without its entitlement snapshot",
+                )
+            })?;
         let snapshot = std::sync::Arc::new(Snapshot::decode(&value)?);
         // A scan by principal meets many entitlements: bound the cache.
         if seen.0.len() >= 4096 {
@@ -356,9 +361,13 @@ impl RocksStore {
                     let mut primary = vec![family::GRANT];
                     primary.extend_from_slice(&k[2..6]);
                     primary.extend_from_slice(row_tail);
-                    fetched = self.db.get(&primary)?.ok_or_else(|| {
-                        Error::corrupt("rocksdb index", "grant index entry without its row")
-                    })?;
+                    fetched = self
+                        .db
+                        .get(&primary)
+                        .map_err(RocksError::from)?
+                        .ok_or_else(|| {
+                            Error::corrupt("rocksdb index", "grant index entry without its row")
+                        })?;
                     (row_tail, fetched.as_slice())
                 }
             };
@@ -449,10 +458,10 @@ impl RocksStore {
                     }
                     it.next();
                 }
-                it.status()?;
+                it.status().map_err(RocksError::from)?;
                 entries.next();
             }
-            entries.status()?;
+            entries.status().map_err(RocksError::from)?;
         }
         Ok(Page {
             items,
@@ -513,7 +522,7 @@ impl RocksStore {
                 }
                 it.next();
             }
-            it.status()?;
+            it.status().map_err(RocksError::from)?;
         }
         let next_page_token = if more {
             keys::to_hex(&last_key)
@@ -551,7 +560,11 @@ impl RocksStore {
         tail: &[u8],
     ) -> Result<Option<(u32, Vec<u8>)>> {
         for seq in self.seqs(sync)? {
-            if let Some(v) = self.db.get(keys::join(keys::head(family, seq), tail))? {
+            if let Some(v) = self
+                .db
+                .get(keys::join(keys::head(family, seq), tail))
+                .map_err(RocksError::from)?
+            {
                 return Ok(Some((seq, v)));
             }
         }
@@ -564,9 +577,13 @@ impl RocksStore {
         for seq in self.seqs(sync)? {
             let mut k = keys::index_head(idx, seq);
             keys::push_component(&mut k, id.as_bytes());
-            if let Some(entry) = self.db.get(&k)? {
+            if let Some(entry) = self.db.get(&k).map_err(RocksError::from)? {
                 let tail = keys::id_entry_tail(&k, &entry)?.into_owned();
-                if let Some(v) = self.db.get(keys::join(keys::head(family, seq), &tail))? {
+                if let Some(v) = self
+                    .db
+                    .get(keys::join(keys::head(family, seq), &tail))
+                    .map_err(RocksError::from)?
+                {
                     return Ok(Some((seq, tail, v)));
                 }
             }
@@ -596,7 +613,7 @@ impl RocksStore {
                 .push(resource_type);
             it.next();
         }
-        it.status()?;
+        it.status().map_err(RocksError::from)?;
         let mut out = BTreeMap::new();
         let mut seen = Snapshots::default();
         for (entitlement, types) in granted_on {
@@ -617,7 +634,7 @@ impl RocksStore {
                 }
                 it.next();
             }
-            it.status()?;
+            it.status().map_err(RocksError::from)?;
             if only_type > 0 {
                 *out.entry(types[0].clone()).or_insert(0) += only_type;
             }
@@ -643,7 +660,7 @@ impl RocksStore {
                 .or_insert(0) += 1;
             it.next();
         }
-        it.status()?;
+        it.status().map_err(RocksError::from)?;
         Ok(out)
     }
 }
@@ -663,7 +680,8 @@ impl Reader for RocksStore {
             return Ok(None);
         };
         self.db
-            .get(keys::head(family::SYNC_RUN, seq))?
+            .get(keys::head(family::SYNC_RUN, seq))
+            .map_err(RocksError::from)?
             .map(|v| decode_sync_run(&v))
             .transpose()
     }
@@ -787,7 +805,8 @@ impl Reader for RocksStore {
                     primary.extend_from_slice(seq_bytes);
                     primary.extend_from_slice(row_tail);
                     self.db
-                        .get(&primary)?
+                        .get(&primary)
+                        .map_err(RocksError::from)?
                         .map(|v| record("resource", &v))
                         .transpose()
                 },
@@ -889,7 +908,7 @@ impl Reader for RocksStore {
             resource_type_ids.push(parts(&k[5..], 1)?.swap_remove(0));
             it.next();
         }
-        it.status()?;
+        it.status().map_err(RocksError::from)?;
         let assets = {
             let prefix = keys::head(family::ASSET, seq);
             let mut n = 0u64;
@@ -898,7 +917,7 @@ impl Reader for RocksStore {
                 n += 1;
                 it.next();
             }
-            it.status()?;
+            it.status().map_err(RocksError::from)?;
             n
         };
         Ok(ObjectCounts {

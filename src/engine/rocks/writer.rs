@@ -9,6 +9,7 @@ use rocksdb::WriteBatch;
 
 use super::RocksStore;
 use super::bulk::KvSink;
+use super::error::RocksError;
 use super::idfilter::IdFilter;
 use super::keys::{self, family, index};
 use super::reader::{Snapshot, Snapshots};
@@ -48,7 +49,7 @@ impl Pending {
         match self.0.get(key) {
             // Only duplicates within one call take this (cloning) path.
             Some(v) => Ok(Some(v.clone())),
-            None => Ok(store.db.get(key)?),
+            None => Ok(store.db.get(key).map_err(RocksError::from)?),
         }
     }
 
@@ -84,7 +85,9 @@ fn replaced_needs_expansion(old: Option<&[u8]>, new: Option<&[u8]>, old_needs: b
 
 impl RocksStore {
     fn commit(&self, batch: WriteBatch) -> Result<()> {
-        self.db.write_opt(batch, &self.write_opts)?;
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(RocksError::from)?;
         self.touched();
         Ok(())
     }
@@ -315,7 +318,7 @@ impl RocksStore {
             self.publish_bulk()?;
         }
         for hit in self.db.multi_get(maybe.iter().map(|&i| id_keys.get(i))) {
-            if hit?.is_some() {
+            if hit.map_err(RocksError::from)?.is_some() {
                 return Ok(None);
             }
         }
@@ -375,7 +378,7 @@ impl RocksStore {
                     }
                     it.next();
                 }
-                it.status()?;
+                it.status().map_err(RocksError::from)?;
                 slot.insert(found)
             }
         };
@@ -827,7 +830,7 @@ impl Writer for RocksStore {
         if self.bulk_may_hold([&id_key]) {
             self.publish_bulk()?;
         }
-        let Some(entry) = self.db.get(&id_key)? else {
+        let Some(entry) = self.db.get(&id_key).map_err(RocksError::from)? else {
             return Ok(false);
         };
         let tail = keys::id_entry_tail(&id_key, &entry)?;
@@ -835,7 +838,7 @@ impl Writer for RocksStore {
         // The entitlement's "granted on" entry stays: others may share it, and readers
         // check each row's resource.
         let mut batch = WriteBatch::default();
-        if self.db.get(&key)?.is_some() {
+        if self.db.get(&key).map_err(RocksError::from)?.is_some() {
             let [_, pt, pid, _] = keys::untuple_grant_tail(&tail)
                 .ok_or_else(|| Error::corrupt("rocksdb key", "malformed grant tail"))?;
             let (pt, pid) = (
@@ -863,7 +866,7 @@ impl Writer for RocksStore {
         let _lock = self.writable("write an asset")?;
         let seq = self.seq_for_write(sync)?;
         let key = keys::join(keys::head(family::ASSET, seq), &keys::tuple(&[&asset.id]));
-        let (discovered, content_type) = match self.db.get(&key)? {
+        let (discovered, content_type) = match self.db.get(&key).map_err(RocksError::from)? {
             Some(old) => {
                 let (discovered, content_type, _) = decode_asset(&old)?;
                 (discovered, content_type)
@@ -888,7 +891,7 @@ impl Writer for RocksStore {
         // `compact()` or the next writable open merges them.
         if let Err(e) = self.db.set_options(&[("disable_auto_compactions", "true")]) {
             self.bulk_active.store(false, Ordering::Release);
-            return Err(e.into());
+            return Err(RocksError::from(e).into());
         }
         self.begin_bulk();
         Ok(GrantBulkLoad::new(Box::new(RocksBulk(self))))
@@ -900,7 +903,8 @@ impl Writer for RocksStore {
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
         // Merged: background compaction may resume (a bulk grant write paused it).
         self.db
-            .set_options(&[("disable_auto_compactions", "false")])?;
+            .set_options(&[("disable_auto_compactions", "false")])
+            .map_err(RocksError::from)?;
         self.touched();
         Ok(())
     }
