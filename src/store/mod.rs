@@ -73,6 +73,12 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page::empty()
+    }
+}
+
 impl<T> Page<T> {
     /// A last page with no rows.
     #[must_use]
@@ -157,6 +163,24 @@ impl SyncSelector {
                 .resolve_sync(None, default)?
                 .map_or(SyncScope::Nothing, SyncScope::One),
         })
+    }
+
+    /// Runs `read` on the rows the selector picks (`Some(id)`: one sync; `None`: every
+    /// sync), or returns `T::default()` (nothing found, an empty page) when it picks none:
+    /// the one way engines apply a selector.
+    ///
+    /// # Errors
+    /// As [`SyncSelector::resolve`], and those of `read`.
+    pub fn read<R: Reader + ?Sized, T: Default>(
+        &self,
+        store: &R,
+        default: DefaultSync,
+        read: impl FnOnce(Option<&SyncId>) -> Result<T>,
+    ) -> Result<T> {
+        match self.resolve(store, default)?.filter() {
+            Some(sync) => read(sync),
+            None => Ok(T::default()),
+        }
     }
 
     /// The selector a stream pages with: [`SyncSelector::Latest`] resolved once, so every

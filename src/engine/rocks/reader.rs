@@ -698,13 +698,11 @@ impl Reader for RocksStore {
         selector: &SyncSelector,
         id: &str,
     ) -> Result<Option<Record<ResourceType>>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        self.first_get(family::RESOURCE_TYPE, sync, &keys::tuple(&[id]))?
-            .map(|(_, v)| record("resource type", &v))
-            .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            self.first_get(family::RESOURCE_TYPE, sync, &keys::tuple(&[id]))?
+                .map(|(_, v)| record("resource type", &v))
+                .transpose()
+        })
     }
 
     fn resource(
@@ -712,17 +710,15 @@ impl Reader for RocksStore {
         selector: &SyncSelector,
         key: &ResourceKey,
     ) -> Result<Option<Record<Resource>>> {
-        let scope = selector.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        self.first_get(
-            family::RESOURCE,
-            sync,
-            &keys::tuple(&[&key.resource_type, &key.resource]),
-        )?
-        .map(|(_, v)| record("resource", &v))
-        .transpose()
+        selector.read(self, DefaultSync::LatestFull, |sync| {
+            self.first_get(
+                family::RESOURCE,
+                sync,
+                &keys::tuple(&[&key.resource_type, &key.resource]),
+            )?
+            .map(|(_, v)| record("resource", &v))
+            .transpose()
+        })
     }
 
     fn entitlement(
@@ -730,36 +726,30 @@ impl Reader for RocksStore {
         selector: &SyncSelector,
         id: &str,
     ) -> Result<Option<Record<Entitlement>>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        self.by_id(index::ENTITLEMENT_BY_ID, family::ENTITLEMENT, sync, id)?
-            .map(|(_, _, v)| record("entitlement", &v))
-            .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            self.by_id(index::ENTITLEMENT_BY_ID, family::ENTITLEMENT, sync, id)?
+                .map(|(_, _, v)| record("entitlement", &v))
+                .transpose()
+        })
     }
 
     fn grant(&self, selector: &SyncSelector, id: &str) -> Result<Option<GrantRecord>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        self.by_id(index::GRANT_BY_ID, family::GRANT, sync, id)?
-            .map(|(seq, tail, v)| {
-                self.grant_record(seq, &tail, &v, &mut Snapshots::default())
-                    .map(|(g, _, _)| g)
-            })
-            .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            self.by_id(index::GRANT_BY_ID, family::GRANT, sync, id)?
+                .map(|(seq, tail, v)| {
+                    self.grant_record(seq, &tail, &v, &mut Snapshots::default())
+                        .map(|(g, _, _)| g)
+                })
+                .transpose()
+        })
     }
 
     fn asset(&self, selector: &SyncSelector, id: &str) -> Result<Option<Asset>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        self.first_get(family::ASSET, sync, &keys::tuple(&[id]))?
-            .map(|(_, v)| asset(id.to_owned(), &v))
-            .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            self.first_get(family::ASSET, sync, &keys::tuple(&[id]))?
+                .map(|(_, v)| asset(id.to_owned(), &v))
+                .transpose()
+        })
     }
 
     fn list_resource_types(
@@ -767,13 +757,11 @@ impl Reader for RocksStore {
         query: &ResourceTypeQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<ResourceType>>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let prefixes = self.prefixes(family::RESOURCE_TYPE, sync, &[])?;
-        self.page_over(&[family::RESOURCE_TYPE], &prefixes, page, |_, v| {
-            record("resource type", v).map(Some)
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let prefixes = self.prefixes(family::RESOURCE_TYPE, sync, &[])?;
+            self.page_over(&[family::RESOURCE_TYPE], &prefixes, page, |_, v| {
+                record("resource type", v).map(Some)
+            })
         })
     }
 
@@ -782,44 +770,42 @@ impl Reader for RocksStore {
         query: &ResourceQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Resource>>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let sync = sync;
-        if let Some(parent) = &query.parent {
-            let tail = value_prefix(&[&parent.resource_type, &parent.resource]);
-            let prefixes = self.index_prefixes(index::RESOURCE_BY_PARENT, sync, &tail)?;
-            return self.page_over(
-                &[family::INDEX, index::RESOURCE_BY_PARENT],
-                &prefixes,
-                page,
-                |k, _| {
-                    let row_tail = after_separators(&k[6..], 2)?;
-                    let rt = parts(row_tail, 2)?.swap_remove(0);
-                    if query.resource_type_id.as_ref().is_some_and(|t| *t != rt) {
-                        return Ok(None);
-                    }
-                    let seq_bytes = &k[2..6];
-                    let mut primary = vec![family::RESOURCE];
-                    primary.extend_from_slice(seq_bytes);
-                    primary.extend_from_slice(row_tail);
-                    self.db
-                        .get(&primary)
-                        .map_err(RocksError::from)?
-                        .map(|v| record("resource", &v))
-                        .transpose()
-                },
-            );
-        }
-        let tail = query
-            .resource_type_id
-            .as_ref()
-            .map(|t| value_prefix(&[t]))
-            .unwrap_or_default();
-        let prefixes = self.prefixes(family::RESOURCE, sync, &tail)?;
-        self.page_over(&[family::RESOURCE], &prefixes, page, |_, v| {
-            record("resource", v).map(Some)
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let sync = sync;
+            if let Some(parent) = &query.parent {
+                let tail = value_prefix(&[&parent.resource_type, &parent.resource]);
+                let prefixes = self.index_prefixes(index::RESOURCE_BY_PARENT, sync, &tail)?;
+                return self.page_over(
+                    &[family::INDEX, index::RESOURCE_BY_PARENT],
+                    &prefixes,
+                    page,
+                    |k, _| {
+                        let row_tail = after_separators(&k[6..], 2)?;
+                        let rt = parts(row_tail, 2)?.swap_remove(0);
+                        if query.resource_type_id.as_ref().is_some_and(|t| *t != rt) {
+                            return Ok(None);
+                        }
+                        let seq_bytes = &k[2..6];
+                        let mut primary = vec![family::RESOURCE];
+                        primary.extend_from_slice(seq_bytes);
+                        primary.extend_from_slice(row_tail);
+                        self.db
+                            .get(&primary)
+                            .map_err(RocksError::from)?
+                            .map(|v| record("resource", &v))
+                            .transpose()
+                    },
+                );
+            }
+            let tail = query
+                .resource_type_id
+                .as_ref()
+                .map(|t| value_prefix(&[t]))
+                .unwrap_or_default();
+            let prefixes = self.prefixes(family::RESOURCE, sync, &tail)?;
+            self.page_over(&[family::RESOURCE], &prefixes, page, |_, v| {
+                record("resource", v).map(Some)
+            })
         })
     }
 
@@ -828,30 +814,26 @@ impl Reader for RocksStore {
         query: &EntitlementQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Entitlement>>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let tail = query
-            .resource
-            .as_ref()
-            .map(|r| value_prefix(&[&r.resource_type, &r.resource]))
-            .unwrap_or_default();
-        let prefixes = self.prefixes(family::ENTITLEMENT, sync, &tail)?;
-        self.page_over(&[family::ENTITLEMENT], &prefixes, page, |_, v| {
-            record("entitlement", v).map(Some)
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let tail = query
+                .resource
+                .as_ref()
+                .map(|r| value_prefix(&[&r.resource_type, &r.resource]))
+                .unwrap_or_default();
+            let prefixes = self.prefixes(family::ENTITLEMENT, sync, &tail)?;
+            self.page_over(&[family::ENTITLEMENT], &prefixes, page, |_, v| {
+                record("entitlement", v).map(Some)
+            })
         })
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let mut seen = Snapshots::default();
-        self.grants_page(query, sync, page, |query, seq, tail, value| {
-            let (rec, id, res) = self.grant_record(seq, tail, value, &mut seen)?;
-            Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let mut seen = Snapshots::default();
+            self.grants_page(query, sync, page, |query, seq, tail, value| {
+                let (rec, id, res) = self.grant_record(seq, tail, value, &mut seen)?;
+                Ok(grant_matches(query, &id, &res, rec.needs_expansion).then_some(rec))
+            })
         })
     }
 
@@ -860,36 +842,32 @@ impl Reader for RocksStore {
         query: &GrantQuery,
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let mut seen = Snapshots::default();
-        self.grants_page(query, sync, page, |query, seq, tail, value| {
-            let id = grant_parts(tail)?;
-            let mut v = self.grant_value(seq, tail, value, &mut seen)?;
-            let res = [
-                std::mem::take(&mut v.resource_type_id),
-                std::mem::take(&mut v.resource_id),
-            ];
-            Ok(
-                grant_matches(query, &id, &res, v.needs_expansion).then(|| StoredGrant {
-                    principal: ResourceKey::new(id[1].as_str(), id[2].as_str()),
-                    data: v.data(&id[3]).into_owned(),
-                }),
-            )
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let mut seen = Snapshots::default();
+            self.grants_page(query, sync, page, |query, seq, tail, value| {
+                let id = grant_parts(tail)?;
+                let mut v = self.grant_value(seq, tail, value, &mut seen)?;
+                let res = [
+                    std::mem::take(&mut v.resource_type_id),
+                    std::mem::take(&mut v.resource_id),
+                ];
+                Ok(
+                    grant_matches(query, &id, &res, v.needs_expansion).then(|| StoredGrant {
+                        principal: ResourceKey::new(id[1].as_str(), id[2].as_str()),
+                        data: v.data(&id[3]).into_owned(),
+                    }),
+                )
+            })
         })
     }
 
     fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let prefixes = self.prefixes(family::ASSET, sync, &[])?;
-        self.page_over(&[family::ASSET], &prefixes, page, |k, v| {
-            let id = parts(&k[5..], 1)?.swap_remove(0);
-            asset(id, v).map(Some)
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let prefixes = self.prefixes(family::ASSET, sync, &[])?;
+            self.page_over(&[family::ASSET], &prefixes, page, |k, v| {
+                let id = parts(&k[5..], 1)?.swap_remove(0);
+                asset(id, v).map(Some)
+            })
         })
     }
 

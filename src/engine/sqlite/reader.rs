@@ -380,18 +380,16 @@ impl Reader for SqliteStore {
         selector: &SyncSelector,
         id: &str,
     ) -> Result<Option<Record<ResourceType>>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        let mut f = Filter::default();
-        f.eq("external_id", id);
-        f.sync(sync);
-        self.first("v1_resource_types", "data, discovered_at", &f, |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, text(r.get_ref(1)?)))
-        })?
-        .map(|(d, t)| record("resource type", &d, &t))
-        .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            let mut f = Filter::default();
+            f.eq("external_id", id);
+            f.sync(sync);
+            self.first("v1_resource_types", "data, discovered_at", &f, |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, text(r.get_ref(1)?)))
+            })?
+            .map(|(d, t)| record("resource type", &d, &t))
+            .transpose()
+        })
     }
 
     fn resource(
@@ -399,19 +397,17 @@ impl Reader for SqliteStore {
         selector: &SyncSelector,
         key: &ResourceKey,
     ) -> Result<Option<Record<Resource>>> {
-        let scope = selector.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        let mut f = Filter::default();
-        f.eq("resource_type_id", key.resource_type.as_str());
-        f.eq("external_id", key.external_id());
-        f.sync(sync);
-        self.first("v1_resources", "data, discovered_at", &f, |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, text(r.get_ref(1)?)))
-        })?
-        .map(|(d, t)| record("resource", &d, &t))
-        .transpose()
+        selector.read(self, DefaultSync::LatestFull, |sync| {
+            let mut f = Filter::default();
+            f.eq("resource_type_id", key.resource_type.as_str());
+            f.eq("external_id", key.external_id());
+            f.sync(sync);
+            self.first("v1_resources", "data, discovered_at", &f, |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, text(r.get_ref(1)?)))
+            })?
+            .map(|(d, t)| record("resource", &d, &t))
+            .transpose()
+        })
     }
 
     fn entitlement(
@@ -419,63 +415,57 @@ impl Reader for SqliteStore {
         selector: &SyncSelector,
         id: &str,
     ) -> Result<Option<Record<Entitlement>>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        let mut f = Filter::default();
-        f.eq("external_id", id);
-        f.sync(sync);
-        self.first("v1_entitlements", "data, discovered_at", &f, |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, text(r.get_ref(1)?)))
-        })?
-        .map(|(d, t)| record("entitlement", &d, &t))
-        .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            let mut f = Filter::default();
+            f.eq("external_id", id);
+            f.sync(sync);
+            self.first("v1_entitlements", "data, discovered_at", &f, |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, text(r.get_ref(1)?)))
+            })?
+            .map(|(d, t)| record("entitlement", &d, &t))
+            .transpose()
+        })
     }
 
     fn grant(&self, selector: &SyncSelector, id: &str) -> Result<Option<GrantRecord>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        let mut f = Filter::default();
-        f.eq("external_id", id);
-        f.sync(sync);
-        self.first("v1_grants", GRANT_COLUMNS, &f, |r| grant_row(r, 0))?
-            .map(GrantRow::decode)
-            .transpose()
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            let mut f = Filter::default();
+            f.eq("external_id", id);
+            f.sync(sync);
+            self.first("v1_grants", GRANT_COLUMNS, &f, |r| grant_row(r, 0))?
+                .map(GrantRow::decode)
+                .transpose()
+        })
     }
 
     fn asset(&self, selector: &SyncSelector, id: &str) -> Result<Option<Asset>> {
-        let scope = selector.resolve(self, DefaultSync::LatestAny)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(None);
-        };
-        let mut f = Filter::default();
-        f.eq("external_id", id);
-        f.sync(sync);
-        let row = self.first(
-            "v1_assets",
-            "external_id, content_type, data, discovered_at",
-            &f,
-            |r| {
-                Ok((
-                    text(r.get_ref(0)?),
-                    text(r.get_ref(1)?),
-                    r.get::<_, Vec<u8>>(2)?,
-                    text(r.get_ref(3)?),
-                ))
-            },
-        )?;
-        row.map(|(id, content_type, data, t)| {
-            Ok(Asset {
-                id,
-                content_type,
-                data,
-                discovered_at: parse_time("asset discovered_at", &t)?,
+        selector.read(self, DefaultSync::LatestAny, |sync| {
+            let mut f = Filter::default();
+            f.eq("external_id", id);
+            f.sync(sync);
+            let row = self.first(
+                "v1_assets",
+                "external_id, content_type, data, discovered_at",
+                &f,
+                |r| {
+                    Ok((
+                        text(r.get_ref(0)?),
+                        text(r.get_ref(1)?),
+                        r.get::<_, Vec<u8>>(2)?,
+                        text(r.get_ref(3)?),
+                    ))
+                },
+            )?;
+            row.map(|(id, content_type, data, t)| {
+                Ok(Asset {
+                    id,
+                    content_type,
+                    data,
+                    discovered_at: parse_time("asset discovered_at", &t)?,
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 
     fn list_resource_types(
@@ -483,22 +473,21 @@ impl Reader for SqliteStore {
         query: &ResourceTypeQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<ResourceType>>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let mut f = Filter::default();
-        f.sync(sync);
-        let (rows, next) = self.page("v1_resource_types", "data, discovered_at", f, page, |r| {
-            Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
-        })?;
-        let items = rows
-            .iter()
-            .map(|(d, t)| record("resource type", d, t))
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            next_page_token: next,
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let mut f = Filter::default();
+            f.sync(sync);
+            let (rows, next) =
+                self.page("v1_resource_types", "data, discovered_at", f, page, |r| {
+                    Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
+                })?;
+            let items = rows
+                .iter()
+                .map(|(d, t)| record("resource type", d, t))
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                next_page_token: next,
+            })
         })
     }
 
@@ -507,29 +496,27 @@ impl Reader for SqliteStore {
         query: &ResourceQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Resource>>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let mut f = Filter::default();
-        f.sync(sync);
-        if let Some(t) = &query.resource_type_id {
-            f.eq("resource_type_id", t.as_str());
-        }
-        if let Some(p) = &query.parent {
-            f.eq("parent_resource_type_id", p.resource_type.as_str());
-            f.eq("parent_resource_id", p.resource.as_str());
-        }
-        let (rows, next) = self.page("v1_resources", "data, discovered_at", f, page, |r| {
-            Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
-        })?;
-        let items = rows
-            .iter()
-            .map(|(d, t)| record("resource", d, t))
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            next_page_token: next,
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let mut f = Filter::default();
+            f.sync(sync);
+            if let Some(t) = &query.resource_type_id {
+                f.eq("resource_type_id", t.as_str());
+            }
+            if let Some(p) = &query.parent {
+                f.eq("parent_resource_type_id", p.resource_type.as_str());
+                f.eq("parent_resource_id", p.resource.as_str());
+            }
+            let (rows, next) = self.page("v1_resources", "data, discovered_at", f, page, |r| {
+                Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
+            })?;
+            let items = rows
+                .iter()
+                .map(|(d, t)| record("resource", d, t))
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                next_page_token: next,
+            })
         })
     }
 
@@ -538,48 +525,45 @@ impl Reader for SqliteStore {
         query: &EntitlementQuery,
         page: &PageRequest,
     ) -> Result<Page<Record<Entitlement>>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let mut f = Filter::default();
-        f.sync(sync);
-        if let Some(r) = &query.resource {
-            f.eq("resource_type_id", r.resource_type.as_str());
-            f.eq("resource_id", r.resource.as_str());
-        }
-        let (rows, next) = self.page("v1_entitlements", "data, discovered_at", f, page, |r| {
-            Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
-        })?;
-        let items = rows
-            .iter()
-            .map(|(d, t)| record("entitlement", d, t))
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            next_page_token: next,
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let mut f = Filter::default();
+            f.sync(sync);
+            if let Some(r) = &query.resource {
+                f.eq("resource_type_id", r.resource_type.as_str());
+                f.eq("resource_id", r.resource.as_str());
+            }
+            let (rows, next) =
+                self.page("v1_entitlements", "data, discovered_at", f, page, |r| {
+                    Ok((r.get::<_, Vec<u8>>(1)?, text(r.get_ref(2)?)))
+                })?;
+            let items = rows
+                .iter()
+                .map(|(d, t)| record("entitlement", d, t))
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                next_page_token: next,
+            })
         })
     }
 
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let (rows, next) = self.page(
-            "v1_grants",
-            GRANT_COLUMNS,
-            grant_filter(query, sync),
-            page,
-            |r| grant_row(r, 1),
-        )?;
-        let items = rows
-            .into_iter()
-            .map(GrantRow::decode)
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            next_page_token: next,
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let (rows, next) = self.page(
+                "v1_grants",
+                GRANT_COLUMNS,
+                grant_filter(query, sync),
+                page,
+                |r| grant_row(r, 1),
+            )?;
+            let items = rows
+                .into_iter()
+                .map(GrantRow::decode)
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                next_page_token: next,
+            })
         })
     }
 
@@ -588,63 +572,59 @@ impl Reader for SqliteStore {
         query: &GrantQuery,
         page: &PageRequest,
     ) -> Result<Page<StoredGrant>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let (items, next) = self.page(
-            "v1_grants",
-            "principal_resource_type_id, principal_resource_id, data",
-            grant_filter(query, sync),
-            page,
-            |r| {
-                Ok(StoredGrant {
-                    principal: ResourceKey::new(text(r.get_ref(1)?), text(r.get_ref(2)?)),
-                    data: r.get(3)?,
-                })
-            },
-        )?;
-        Ok(Page {
-            items,
-            next_page_token: next,
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let (items, next) = self.page(
+                "v1_grants",
+                "principal_resource_type_id, principal_resource_id, data",
+                grant_filter(query, sync),
+                page,
+                |r| {
+                    Ok(StoredGrant {
+                        principal: ResourceKey::new(text(r.get_ref(1)?), text(r.get_ref(2)?)),
+                        data: r.get(3)?,
+                    })
+                },
+            )?;
+            Ok(Page {
+                items,
+                next_page_token: next,
+            })
         })
     }
 
     fn list_assets(&self, query: &AssetQuery, page: &PageRequest) -> Result<Page<Asset>> {
-        let scope = query.sync.resolve(self, DefaultSync::LatestFull)?;
-        let Some(sync) = scope.filter() else {
-            return Ok(Page::empty());
-        };
-        let mut f = Filter::default();
-        f.sync(sync);
-        let (rows, next) = self.page(
-            "v1_assets",
-            "external_id, content_type, data, discovered_at",
-            f,
-            page,
-            |r| {
-                Ok((
-                    text(r.get_ref(1)?),
-                    text(r.get_ref(2)?),
-                    r.get::<_, Vec<u8>>(3)?,
-                    text(r.get_ref(4)?),
-                ))
-            },
-        )?;
-        let items = rows
-            .into_iter()
-            .map(|(id, content_type, data, t)| {
-                Ok(Asset {
-                    id,
-                    content_type,
-                    data,
-                    discovered_at: parse_time("asset discovered_at", &t)?,
+        query.sync.read(self, DefaultSync::LatestFull, |sync| {
+            let mut f = Filter::default();
+            f.sync(sync);
+            let (rows, next) = self.page(
+                "v1_assets",
+                "external_id, content_type, data, discovered_at",
+                f,
+                page,
+                |r| {
+                    Ok((
+                        text(r.get_ref(1)?),
+                        text(r.get_ref(2)?),
+                        r.get::<_, Vec<u8>>(3)?,
+                        text(r.get_ref(4)?),
+                    ))
+                },
+            )?;
+            let items = rows
+                .into_iter()
+                .map(|(id, content_type, data, t)| {
+                    Ok(Asset {
+                        id,
+                        content_type,
+                        data,
+                        discovered_at: parse_time("asset discovered_at", &t)?,
+                    })
                 })
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                next_page_token: next,
             })
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            next_page_token: next,
         })
     }
 
