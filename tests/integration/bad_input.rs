@@ -23,7 +23,7 @@ fn build_valid_file() -> Vec<u8> {
     let f = C1zFile::create(&path).unwrap();
     let run = f.store().start_sync(SyncType::Full, None).unwrap();
     run.put_resource_types(
-        &(0..200)
+        (0..200)
             .map(|i| resource_type(&format!("type-{i}")))
             .collect::<Vec<_>>(),
     )

@@ -771,7 +771,6 @@ impl Reader for RocksStore {
         page: &PageRequest,
     ) -> Result<Page<Record<Resource>>> {
         query.sync.read(self, DefaultSync::LatestFull, |sync| {
-            let sync = sync;
             if let Some(parent) = &query.parent {
                 let tail = value_prefix(&[&parent.resource_type, &parent.resource]);
                 let prefixes = self.index_prefixes(index::RESOURCE_BY_PARENT, sync, &tail)?;

@@ -44,7 +44,7 @@ fn run(
     let f = fresh(engine);
     let s = f.store();
     let sync = s.start_sync(SyncType::Full, None).unwrap();
-    sync.put_entitlements(&groups.iter().map(|g| member(g)).collect::<Vec<_>>())
+    sync.put_entitlements(groups.iter().map(|g| member(g)).collect::<Vec<_>>())
         .unwrap();
     sync.put_grants(grants).unwrap();
     let id = sync.finish().unwrap().id;
@@ -325,7 +325,7 @@ fn expanding_twice_changes_nothing(engine: EngineKind) {
     let f = fresh(engine);
     let s = f.store();
     let sync = s.start_sync(SyncType::Full, None).unwrap();
-    sync.put_entitlements(&["a", "b", "c", "d"].map(member))
+    sync.put_entitlements(["a", "b", "c", "d"].map(member))
         .unwrap();
     sync.put_grants(&[
         nest("b", "c", false, &[]),
