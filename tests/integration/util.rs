@@ -28,6 +28,11 @@ pub fn with_memory_limit(bytes: u64, f: impl FnOnce()) {
     MEMORY_LIMIT.with(|m| m.set(None));
 }
 
+/// The memory limit `fresh` and `reopen` use on this thread (`None`: default).
+pub fn memory_limit() -> Option<u64> {
+    MEMORY_LIMIT.with(std::cell::Cell::get)
+}
+
 /// Open options with this thread's memory limit.
 pub fn options() -> OpenOptions {
     match MEMORY_LIMIT.with(std::cell::Cell::get) {
