@@ -77,14 +77,17 @@ pub(super) enum Op {
 
 const SYNCS: [&str; 3] = ["sync-a", "sync-b", "sync-c"];
 const TYPES: [&str; 4] = ["user", "group", "role", "app"];
-const IDS: [&str; 4] = ["r0", "r1", "r2", "r3"];
+/// Resource ids; the last one holds a byte RocksDB keys escape.
+const IDS: [&str; 4] = ["r0", "r1", "r2", "r\u{0}3"];
 /// Types and ids of the resources entitlements are on.
 const ENTITLEMENT_TYPES: [&str; 3] = ["group", "role", "app"];
 const ENTITLEMENT_NAMES: [&str; 2] = ["member", "admin"];
 const PRINCIPAL_TYPES: [&str; 2] = ["user", "group"];
 /// Grant ids that are not `entitlement:principal_type:principal_id`.
-const OTHER_GRANT_IDS: [&str; 3] = ["g0", "g1", "g2"];
-const ASSETS: [&str; 3] = ["a0", "a1", "a2"];
+/// Grant ids that are not `entitlement:principal_type:principal_id`, two with the bytes
+/// RocksDB keys escape.
+const OTHER_GRANT_IDS: [&str; 4] = ["g0", "g1", "g\u{0}2", "g\u{1}3"];
+const ASSETS: [&str; 3] = ["a0", "a\u{0}1", "a\u{1}2"];
 
 pub(super) fn sync_ids() -> Vec<SyncId> {
     SYNCS.iter().map(|s| SyncId::new(*s)).collect()
