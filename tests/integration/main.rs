@@ -11,6 +11,7 @@
 // Shared builders, fresh stores and the path of baton's sample files.
 mod util;
 // Every store behaviour, written once and run against each engine.
+#[macro_use]
 mod conformance;
 // baton-sdk's own files: counts, bytes, migrations, checkpoint tokens.
 mod fixtures;
@@ -26,3 +27,5 @@ mod v3;
 mod convert;
 // SQLite databases held in memory, and their move to disk.
 mod memory;
+// One seeded random workload on every engine configuration against a reference model.
+mod parity;

@@ -38,6 +38,14 @@ pub fn with_rocks_bulk_buffer(bytes: u64, f: impl FnOnce()) {
     ROCKS_BULK_BUFFER.with(|m| m.set(None));
 }
 
+/// The memory settings `fresh` and `reopen` use on this thread, for messages: the SQLite
+/// memory limit or the RocksDB bulk buffer, whichever is set (`None`: defaults).
+pub fn memory_limit() -> Option<u64> {
+    SQLITE_MEMORY_LIMIT
+        .with(std::cell::Cell::get)
+        .or_else(|| ROCKS_BULK_BUFFER.with(std::cell::Cell::get))
+}
+
 /// Open options with this thread's engine settings.
 pub fn options() -> OpenOptions {
     let mut opts = OpenOptions::new();
