@@ -104,7 +104,8 @@ pub enum SyncSelector {
     Latest,
     /// One sync run (an id the store does not have reads nothing).
     Id(SyncId),
-    /// The rows of every sync run; a get returns the match of the oldest run that has one.
+    /// The rows of every sync run; a get returns the first match in the engine's order
+    /// (SQLite: the row written first; RocksDB: the sync written to first).
     All,
 }
 
@@ -261,7 +262,9 @@ pub struct AssetQuery {
 pub enum GrantUpsertMode {
     /// Connector writes: the row's `expansion` is replaced, and `needs_expansion` becomes 0
     /// if the new expansion is absent, 1 if it is new or its bytes changed, else keeps its
-    /// old value.
+    /// old value. A new row stores the record's `expansion` and `needs_expansion` as given.
+    /// An expansion that encodes to no bytes (`GrantExpandable::default()`) counts as
+    /// absent and reads back as `None`.
     Replace,
     /// Expander output: only the grant data changes; an existing row keeps its `expansion`
     /// and `needs_expansion`. New rows take the record's values.
@@ -430,8 +433,8 @@ pub struct StoreMetadata {
 ///   `sync`), resolved with [`SyncSelector::resolve`] and baton's default for the kind of
 ///   read ([`DefaultSync::LatestFull`] for lists and the resource get,
 ///   [`DefaultSync::LatestAny`] for the other gets). `Id` reads that sync's rows only;
-///   `All` reads every sync's rows, and a get then returns the match of the oldest sync
-///   that has one.
+///   `All` reads every sync's rows, and a get then returns the first match in the
+///   engine's order (SQLite: the row written first; RocksDB: the sync first written to).
 /// - **Order and pages.** List methods return rows in a stable engine order
 ///   ([`crate::engine::EngineKind::list_order`]: insertion order on SQLite, key order on
 ///   RocksDB). Every row matching the query appears exactly once across the pages of one
