@@ -4,7 +4,7 @@
 //!
 //! # Architecture
 //!
-//! - [`format`]: the bytes of the envelopes (v1 = `C1ZF\0` + zstd(SQLite); v3 = `C1Z3\0` +
+//! - [`format`](mod@format): the bytes of the envelopes (v1 = `C1ZF\0` + zstd(SQLite); v3 = `C1Z3\0` +
 //!   manifest + payload).
 //! - [`store`]: the [`Reader`]/[`Writer`] traits every engine implements, and
 //!   [`ReaderExt`] (sync resolution, streaming) written once on top.

@@ -120,11 +120,11 @@ pub fn write(
     write_with(out, manifest, payload_root, opts, &|_| None)
 }
 
-/// [`write`], splicing in payload file bodies compressed earlier (see
+/// [`write`](fn@write), splicing in payload file bodies compressed earlier (see
 /// [`crate::format::v3_payload::write_tar_zstd`]).
 ///
 /// # Errors
-/// As [`write`].
+/// As [`write`](fn@write).
 pub fn write_with(
     out: &mut impl std::io::Write,
     manifest: &C1zManifestV3,

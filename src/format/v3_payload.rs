@@ -161,7 +161,7 @@ fn content_hash(file: &mut File, len: u64) -> io::Result<Option<u64>> {
 const FRAME_CHUNK: usize = 4 << 20;
 
 /// Compresses the body of a file's tar entry (its bytes, zero-padded to the 512-byte
-/// block) into zstd frames of [`FRAME_CHUNK`] bytes each at `out`, for
+/// block) into zstd frames of `FRAME_CHUNK` bytes each at `out`, for
 /// [`write_tar_zstd`] to splice in. Returns what the frames stand for; `None` if the file
 /// changed while it was read or `cancelled` said so (checked before each frame), and then
 /// `out` is removed. One file; [`BodyCompressor`] does many with one set of

@@ -301,7 +301,7 @@ pub struct DerivedEntitlement {
     pub data: Vec<u8>,
 }
 
-/// A grant made by expansion (see [`Writer::put_derived_grants`]): the grant
+/// A grant made by expansion (see [`GrantBulkLoad::put_derived_grants`]): the grant
 /// `{entitlement, principal, id: "entitlement:principal_type:principal_id", annotations:
 /// [GrantImmutable], sources}`, from parts shared by many grants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,7 +364,7 @@ impl DerivedGrant {
 }
 
 /// A grant already in its stored encoding, with the identity columns it is indexed by
-/// (see [`Writer::put_encoded_grants`]). Grant expansion writes these: one entitlement and
+/// (see [`GrantBulkLoad::put_encoded_grants`]). Grant expansion writes these: one entitlement and
 /// one principal are shared by many grants, so both are reference-counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodedGrant {

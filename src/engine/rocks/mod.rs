@@ -1,5 +1,5 @@
 //! The RocksDB engine: the store in a RocksDB database, written as a v3 file (engine name
-//! `rocksdb`). Key layout: [`keys`]; value layout: [`values`].
+//! `rocksdb`). Byte-level format: `docs/format-rocksdb.md` (keys in `keys.rs`, values in `values.rs`).
 //!
 //! Every behaviour matches the SQLite engine (identities are external ids, upserts keep
 //! the first write's identity and `discovered_at`, one file holds many sync runs), except
