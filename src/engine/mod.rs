@@ -1,6 +1,7 @@
 //! Storage engines. Each lives in its own module and is the only place that names its
 //! database crate; everything above talks to the [`crate::store`] traits.
 
+pub mod pebble;
 pub mod rocks;
 pub mod sqlite;
 

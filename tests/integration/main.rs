@@ -29,3 +29,5 @@ mod convert;
 mod memory;
 // One seeded random workload on every engine configuration against a reference model.
 mod parity;
+// baton's Pebble payloads: c1z's own MANIFEST reader against the spec's facts.
+mod pebble;
