@@ -2,12 +2,15 @@
 //! the layers of `../shared/spec/format-pebble.md`, written from that document.
 //!
 //! This build has the directory layer (marker files, the format major version, the current
-//! MANIFEST), the log-record format ([`record`]) and the MANIFEST replay ([`manifest`]):
-//! [`PebbleDir::open`] tells which tables are live on which level. Tables, the merged view
-//! and baton's keyspace come next; until then `C1zFile` still refuses Pebble payloads.
+//! MANIFEST), the log-record format ([`record`]), the MANIFEST replay ([`manifest`]):
+//! [`PebbleDir::open`] tells which tables are live on which level; and the physical layer
+//! of tables ([`table`]: footers, checksummed and decompressed blocks). Block contents,
+//! the merged view and baton's keyspace come next; until then `C1zFile` still refuses
+//! Pebble payloads.
 
 pub mod manifest;
 pub mod record;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 
