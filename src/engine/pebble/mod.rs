@@ -4,10 +4,12 @@
 //! This build has the directory layer (marker files, the format major version, the current
 //! MANIFEST), the log-record format ([`record`]), the MANIFEST replay ([`manifest`]):
 //! [`PebbleDir::open`] tells which tables are live on which level; and the physical layer
-//! of tables ([`table`]: footers, checksummed and decompressed blocks). Block contents,
-//! the merged view and baton's keyspace come next; until then `C1zFile` still refuses
-//! Pebble payloads.
+//! of tables ([`table`]: footers, checksummed and decompressed blocks) and their columnar
+//! blocks ([`colblk`]). The merged view (levels, sequence numbers, tombstones, range
+//! deletions, virtual bounds) and baton's keyspace come next; until then `C1zFile` still
+//! refuses Pebble payloads.
 
+pub mod colblk;
 pub mod manifest;
 pub mod record;
 pub mod table;
