@@ -5,12 +5,13 @@
 //! MANIFEST), the log-record format ([`record`]), the MANIFEST replay ([`manifest`]):
 //! [`PebbleDir::open`] tells which tables are live on which level; and the physical layer
 //! of tables ([`table`]: footers, checksummed and decompressed blocks) and their columnar
-//! blocks ([`colblk`]). The merged view (levels, sequence numbers, tombstones, range
-//! deletions, virtual bounds) and baton's keyspace come next; until then `C1zFile` still
-//! refuses Pebble payloads.
+//! blocks ([`colblk`]), and the merged view of every live key ([`merge`]). baton's keyspace
+//! (records, indexes) and the `Reader` implementation come next; until then `C1zFile`
+//! still refuses Pebble payloads.
 
 pub mod colblk;
 pub mod manifest;
+pub mod merge;
 pub mod record;
 pub mod table;
 
