@@ -451,3 +451,46 @@ fn the_merged_views_hold_the_specs_live_counts() {
         assert_eq!(n, want, "{}", path.display());
     }
 }
+
+/// v025's live keys by key family (§8.7): the merge keeps each family whole, drops the two
+/// deleted meta markers and the range-deleted digest keys.
+#[test]
+fn v025s_live_keys_by_family_are_the_specs() {
+    use c1z::engine::pebble::merge::live_entries;
+    let Some(s) = samples() else { return };
+    let (_tmp, db) = extracted(&s.join("current").join("v025-full.pebble.c1z"));
+    let d = PebbleDir::open(&db).unwrap();
+    let mut families: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    let mut meta = Vec::new();
+    for entry in live_entries(&d).unwrap() {
+        let (key, _) = entry.unwrap();
+        let family = if key.starts_with(&[3, 7]) {
+            key[..3].to_vec()
+        } else {
+            key[..2].to_vec()
+        };
+        if family == [3, 0xff] {
+            meta.push(String::from_utf8_lossy(&key[2..]).into_owned());
+        }
+        *families.entry(family).or_default() += 1;
+    }
+    let want: BTreeMap<Vec<u8>, usize> = [
+        (vec![3, 1], 4),
+        (vec![3, 2], 360),
+        (vec![3, 3], 80),
+        (vec![3, 4], 1502),
+        (vec![3, 5], 2),
+        (vec![3, 6], 1),
+        (vec![3, 7, 4], 1502),
+        (vec![3, 7, 5], 30),
+        (vec![3, 7, 8], 1502),
+        (vec![3, 0x0a], 81),
+        (vec![3, 0xff], 3),
+    ]
+    .into();
+    assert_eq!(families, want);
+    assert_eq!(
+        meta,
+        ["grant_entitlement_id_format", "keyspace_version", "stats\0"]
+    );
+}
