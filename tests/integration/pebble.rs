@@ -35,6 +35,23 @@ fn live(d: &PebbleDir) -> (BTreeMap<usize, Vec<u64>>, BTreeMap<u64, u64>) {
     (levels, virtuals)
 }
 
+/// Every file holding a live table of the extracted database at `db`, opened.
+fn live_tables(db: &Path) -> Vec<c1z::engine::pebble::table::TableFile> {
+    let d = PebbleDir::open(db).unwrap();
+    let files: std::collections::BTreeSet<u64> = d
+        .version
+        .levels
+        .iter()
+        .flat_map(|l| l.values().map(|t| t.file_number()))
+        .collect();
+    files
+        .into_iter()
+        .map(|n| {
+            c1z::engine::pebble::table::TableFile::read(&db.join(format!("{n:06}.sst"))).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn v025_manifest_replays_to_the_specs_live_version() {
     let Some(s) = samples() else { return };
@@ -247,7 +264,6 @@ fn the_worked_tables_footer_and_blocks_read_as_the_spec_says() {
 /// metaindex blocks whose checksums hold.
 #[test]
 fn every_live_table_of_the_samples_has_a_sound_footer() {
-    use c1z::engine::pebble::table::TableFile;
     let Some(s) = samples() else { return };
     let mut tables = 0;
     for path in [
@@ -257,15 +273,7 @@ fn every_live_table_of_the_samples_has_a_sound_footer() {
         s.join("large").join("g1m.pebble3.c1z"),
     ] {
         let (_tmp, db) = extracted(&path);
-        let d = PebbleDir::open(&db).unwrap();
-        let files: std::collections::BTreeSet<u64> = d
-            .version
-            .levels
-            .iter()
-            .flat_map(|l| l.values().map(|t| t.file_number()))
-            .collect();
-        for n in files {
-            let t = TableFile::read(&db.join(format!("{n:06}.sst"))).unwrap();
+        for t in live_tables(&db) {
             assert_eq!(t.footer.version, 7, "{}", t.name);
             t.block(t.footer.index).unwrap();
             t.block(t.footer.metaindex).unwrap();
@@ -364,7 +372,7 @@ fn columnar_blocks_decode_as_the_spec_shows() {
 #[test]
 fn every_data_block_of_the_samples_decodes_in_order() {
     use c1z::engine::pebble::colblk;
-    use c1z::engine::pebble::table::{TableFile, attribute};
+    use c1z::engine::pebble::table::attribute;
     let Some(s) = samples() else { return };
     let mut rows_seen = 0usize;
     for path in [
@@ -373,15 +381,7 @@ fn every_data_block_of_the_samples_decodes_in_order() {
         s.join("large").join("g1m.pebble3.c1z"),
     ] {
         let (_tmp, db) = extracted(&path);
-        let d = PebbleDir::open(&db).unwrap();
-        let files: std::collections::BTreeSet<u64> = d
-            .version
-            .levels
-            .iter()
-            .flat_map(|l| l.values().map(|t| t.file_number()))
-            .collect();
-        for n in files {
-            let t = TableFile::read(&db.join(format!("{n:06}.sst"))).unwrap();
+        for t in live_tables(&db) {
             let top = colblk::index_block(&t.block(t.footer.index).unwrap()).unwrap();
             let data_handles: Vec<_> = if t.footer.attributes & attribute::TWO_LEVEL_INDEX != 0 {
                 top.iter()
