@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::engine::pebble::{PebbleOptions, PebbleStore};
 use crate::engine::rocks::{self, RocksOptions, RocksStore};
 use crate::engine::sqlite::{SqliteOptions, SqliteStore};
 use crate::engine::{EngineKind, OpenContext};
@@ -29,6 +30,7 @@ pub struct OpenOptions {
     encode: v1::EncodeOptions,
     sqlite: SqliteOptions,
     rocks: RocksOptions,
+    pebble: PebbleOptions,
 }
 
 impl OpenOptions {
@@ -92,6 +94,13 @@ impl OpenOptions {
     #[must_use]
     pub fn with_rocksdb(mut self, rocks: RocksOptions) -> Self {
         self.rocks = rocks;
+        self
+    }
+
+    /// How baton's Pebble (v3) files are read: the block cache.
+    #[must_use]
+    pub fn with_pebble(mut self, pebble: PebbleOptions) -> Self {
+        self.pebble = pebble;
         self
     }
 
@@ -179,7 +188,8 @@ impl C1zFile {
     ///
     /// # Errors
     /// [`Error::Io`] (a missing file without `create`), [`Error::UnsupportedFormat`],
-    /// [`Error::EngineNotSupported`] (baton's Pebble v3 files), [`Error::LimitExceeded`],
+    /// [`Error::EngineNotSupported`] (an unknown v3 engine; a writable open of baton's
+    /// Pebble files, which c1z reads but does not write), [`Error::LimitExceeded`],
     /// [`Error::Corrupt`]. On error nothing is left behind and the input is untouched.
     pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Self> {
         let work_dir = match &opts.tmp_dir {
@@ -212,16 +222,13 @@ impl C1zFile {
                     rocks::ENGINE => {
                         AnyStore::Rocks(RocksStore::open_file(path, &header, &ctx, &opts.rocks)?)
                     }
+                    engine if v3::PEBBLE_ENGINES.contains(&engine) => {
+                        AnyStore::Pebble(PebbleStore::open_file(path, &header, &ctx, &opts.pebble)?)
+                    }
                     engine => {
                         return Err(Error::EngineNotSupported {
                             engine: engine.to_owned(),
-                            detail: if v3::PEBBLE_ENGINES.contains(&engine) {
-                                "baton's Pebble payloads cannot be read by this build; `c1z info` \
-                                 and `c1z verify` still read the envelope"
-                                    .into()
-                            } else {
-                                "unknown v3 engine".into()
-                            },
+                            detail: "unknown v3 engine".into(),
                         });
                     }
                 }

@@ -44,12 +44,14 @@ pub mod expand;
 mod file;
 pub mod format;
 pub mod inspect;
+pub mod json;
 mod model;
 pub mod pb;
 pub mod store;
 pub mod sync;
 pub mod synth;
 
+pub use engine::pebble::PebbleOptions;
 pub use engine::rocks::RocksOptions;
 pub use engine::sqlite::SqliteOptions;
 pub use error::{BoxError, Error, Result};

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::engine::pebble::PebbleStore;
 use crate::engine::rocks::RocksStore;
 use crate::engine::sqlite::SqliteStore;
 use crate::error::Result;
@@ -22,6 +23,8 @@ pub enum AnyStore {
     Sqlite(SqliteStore),
     /// The RocksDB engine (format v3).
     Rocks(RocksStore),
+    /// baton's Pebble engine (format v3), read-only.
+    Pebble(PebbleStore),
 }
 
 /// Forwards one call to the engine inside.
@@ -30,6 +33,7 @@ macro_rules! on_engine {
         match $self {
             AnyStore::Sqlite($store) => $call,
             AnyStore::Rocks($store) => $call,
+            AnyStore::Pebble($store) => $call,
         }
     };
 }

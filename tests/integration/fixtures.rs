@@ -295,8 +295,10 @@ fn opening_never_modifies_the_input() {
     }
 }
 
+/// baton's Pebble files: recognized by `info`, opened read-only, refused writable with
+/// the command that converts them.
 #[test]
-fn pebble_files_are_recognized_and_refused_cleanly() {
+fn pebble_files_are_recognized_and_open_read_only() {
     let Some(dir) = samples() else { return };
     for (name, engine, encoding) in [
         (
@@ -323,8 +325,18 @@ fn pebble_files_are_recognized_and_refused_cleanly() {
         );
         assert_eq!(info.sync_runs.len(), 1);
         assert_eq!(info.sync_runs[0].sync_type, "full");
-        match C1zFile::open_read_only(&path) {
-            Err(Error::EngineNotSupported { engine: e, .. }) => assert_eq!(e, engine),
+        let file = C1zFile::open_read_only(&path).unwrap();
+        assert_eq!(file.metadata().engine, engine);
+        assert_eq!(file.metadata().payload_encoding, encoding);
+        assert_eq!(
+            file.store().sync_runs().unwrap()[0].id.as_str(),
+            info.sync_runs[0].id
+        );
+        match C1zFile::open(&path) {
+            Err(Error::EngineNotSupported { engine: e, detail }) => {
+                assert_eq!(e, engine);
+                assert!(detail.contains("c1z convert"), "{detail}");
+            }
             other => panic!("{name}: expected EngineNotSupported, got {other:?}"),
         }
     }

@@ -31,3 +31,5 @@ mod memory;
 mod parity;
 // baton's Pebble payloads: c1z's own MANIFEST reader against the spec's facts.
 mod pebble;
+// baton's Pebble files through c1z's Reader: objects equal to baton's JSON, indexes, pages.
+mod pebble_store;

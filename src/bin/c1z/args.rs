@@ -107,6 +107,10 @@ pub(crate) enum Command {
         /// The sync to expand (default: the latest finished sync).
         #[arg(long)]
         sync_id: Option<String>,
+        /// Engine of the output. Default: the input's, except for baton's Pebble files,
+        /// which c1z reads but does not write: their expansion is written as rocksdb.
+        #[arg(long, value_parser = ["sqlite", "rocksdb"])]
+        engine: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,

@@ -1,28 +1,36 @@
-//! The merged view of a Pebble database: every live table's points and range tombstones,
-//! with the per-table transforms applied (synthetic sequence numbers, virtual bounds), the
-//! newest version of each user key chosen and deleted keys dropped
-//! (`../shared/spec/format-pebble.md` §5).
+//! The merged view of a Pebble database (`../shared/spec/format-pebble.md` §5, §9): every
+//! live table's points and range tombstones, plus the WAL's unflushed batches, with the
+//! per-table transforms applied (synthetic sequence numbers, virtual bounds); the newest
+//! version of each user key chosen and deleted keys dropped.
 //!
-//! This first version streams a k-way merge over every live table in key order (one data
-//! block per table in memory); point lookups through the levels come with the engine.
+//! [`Db::scan`] seeks every source that overlaps a key range (index binary search, then
+//! the data block) and merges them in key order; a point get is a scan of one key. Data
+//! blocks are decoded once and kept in a byte-bounded [`BlockCache`], so memory is bounded
+//! by the cache, not by the file.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::PebbleDir;
-use super::colblk::{self, DataRow, Span};
+use super::colblk::{DataRow, Span};
 use super::manifest::{InternalKey, Table};
-use super::table::{BlockHandle, TableFile, attribute};
+use super::sst::Sst;
+use super::wal;
 use crate::error::{Error, Result};
 
 /// Point kinds (the obsolete bit 0x40 masked off).
-mod kind {
-    pub(super) const DEL: u8 = 0;
-    pub(super) const SET: u8 = 1;
-    pub(super) const MERGE: u8 = 2;
-    pub(super) const SINGLEDEL: u8 = 7;
-    pub(super) const SETWITHDEL: u8 = 18;
-    pub(super) const DELSIZED: u8 = 23;
+pub(super) mod kind {
+    pub(crate) const DEL: u8 = 0;
+    pub(crate) const SET: u8 = 1;
+    pub(crate) const MERGE: u8 = 2;
+    pub(crate) const SINGLEDEL: u8 = 7;
+    pub(crate) const RANGEDEL: u8 = 15;
+    pub(crate) const SETWITHDEL: u8 = 18;
+    pub(crate) const DELSIZED: u8 = 23;
 }
+
+/// Decoded data blocks kept by default (bytes of keys and values, roughly).
+pub const DEFAULT_BLOCK_CACHE: usize = 64 << 20;
 
 /// A table's key range as its MANIFEST entry bounds it (user keys).
 #[derive(Clone, Debug)]
@@ -41,13 +49,17 @@ impl Bounds {
         }
     }
 
-    fn contains(&self, key: &[u8]) -> bool {
-        key >= self.lower.as_slice()
-            && if self.upper_inclusive {
-                key <= self.upper.as_slice()
-            } else {
-                key < self.upper.as_slice()
-            }
+    fn below_upper(&self, key: &[u8]) -> bool {
+        if self.upper_inclusive {
+            key <= self.upper.as_slice()
+        } else {
+            key < self.upper.as_slice()
+        }
+    }
+
+    /// Whether the table's range meets `[lower, upper)`.
+    fn overlaps(&self, lower: &[u8], upper: Option<&[u8]>) -> bool {
+        self.below_upper(lower) && upper.is_none_or(|u| self.lower.as_slice() < u)
     }
 
     /// `span` clipped to the bounds; `None` if nothing is left.
@@ -67,18 +79,6 @@ impl Bounds {
     }
 }
 
-/// What a live table contributes, transforms applied.
-struct Source {
-    table: Arc<TableFile>,
-    data_blocks: Vec<BlockHandle>,
-    next_block: usize,
-    rows: std::vec::IntoIter<DataRow>,
-    head: Option<DataRow>,
-    /// Replaces every seqnum of the table (an ingested table stores 0).
-    synthetic_seqnum: Option<u64>,
-    bounds: Option<Bounds>,
-}
-
 fn with_seqnum(trailer: u64, seqnum: Option<u64>) -> u64 {
     match seqnum {
         Some(s) => (s << 8) | (trailer & 0xff),
@@ -86,160 +86,427 @@ fn with_seqnum(trailer: u64, seqnum: Option<u64>) -> u64 {
     }
 }
 
-impl Source {
-    fn open(
-        dir: &PebbleDir,
-        t: &Table,
-        files: &mut Vec<(u64, Arc<TableFile>)>,
-    ) -> Result<(Self, Vec<Span>)> {
-        let number = t.file_number();
-        let table = match files.iter().find(|(n, _)| *n == number) {
-            Some((_, f)) => f.clone(),
-            None => {
-                let f = Arc::new(TableFile::read(&dir.path.join(format!("{number:06}.sst")))?);
-                files.push((number, f.clone()));
-                f
-            }
-        };
-        let top = colblk::index_block(&table.block(table.footer.index)?)?;
-        let data_blocks = if table.footer.attributes & attribute::TWO_LEVEL_INDEX != 0 {
-            let mut out = Vec::new();
-            for p in top {
-                out.extend(
-                    colblk::index_block(&table.block(p.handle)?)?
-                        .into_iter()
-                        .map(|r| r.handle),
-                );
-            }
-            out
-        } else {
-            top.into_iter().map(|r| r.handle).collect()
-        };
-        let synthetic_seqnum =
-            (t.smallest_seq == t.largest_seq && t.smallest_seq != 0).then_some(t.smallest_seq);
-        let bounds = t.backing.map(|_| Bounds::of(&t.smallest, &t.largest));
-        // Range deletions, from the metaindex's "rocksdb.range_del2" block.
-        let mut spans = Vec::new();
-        for (name, value) in colblk::key_value_block(&table.block(table.footer.metaindex)?)? {
-            if name == b"rocksdb.range_del2" {
-                let (handle, _) = BlockHandle::decode(&value)
-                    .filter(|(_, rest)| rest.is_empty())
-                    .ok_or_else(|| {
-                        Error::corrupt("pebble table", format!("{}: range-del handle", table.name))
-                    })?;
-                for mut span in colblk::keyspan_block(&table.block(handle)?)? {
-                    for tr in &mut span.trailers {
-                        *tr = with_seqnum(*tr, synthetic_seqnum);
-                    }
-                    let span = match &bounds {
-                        Some(b) => b.clip(span),
-                        None => Some(span),
-                    };
-                    spans.extend(span);
-                }
-            }
+/// A live table: its file (shared by the virtual tables it backs) and transforms.
+#[derive(Debug)]
+pub struct LiveTable {
+    /// Its level (0–6).
+    pub level: usize,
+    /// Its table number.
+    pub number: u64,
+    /// The physical table.
+    pub sst: Arc<Sst>,
+    /// The file number of the physical table (the cache key).
+    file_number: u64,
+    bounds: Bounds,
+    /// Replaces every seqnum of the table (an ingested table stores 0).
+    synthetic_seqnum: Option<u64>,
+}
+
+/// A range tombstone, transforms applied: `[start, end)` deletes points older than
+/// `seqnum`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tombstone {
+    start: Vec<u8>,
+    end: Vec<u8>,
+    seqnum: u64,
+}
+
+/// Decoded data blocks by (file number, offset), evicting the least recently used past a
+/// byte budget.
+#[derive(Debug)]
+pub struct BlockCache {
+    budget: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    blocks: HashMap<(u64, u64), (Arc<Vec<DataRow>>, usize, u64)>,
+    used: usize,
+    tick: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl BlockCache {
+    /// A cache of about `budget` bytes of decoded rows.
+    #[must_use]
+    pub fn new(budget: usize) -> Self {
+        BlockCache {
+            budget,
+            inner: Mutex::new(CacheInner::default()),
         }
-        let mut s = Source {
-            table,
-            data_blocks,
-            next_block: 0,
-            rows: Vec::new().into_iter(),
-            head: None,
-            synthetic_seqnum,
-            bounds,
-        };
-        s.advance()?;
-        Ok((s, spans))
     }
 
-    /// Moves `head` to the next row inside the bounds.
-    fn advance(&mut self) -> Result<()> {
-        loop {
-            if let Some(mut row) = self.rows.next() {
-                if self.bounds.as_ref().is_some_and(|b| !b.contains(&row.key)) {
-                    continue;
-                }
-                row.trailer = with_seqnum(row.trailer, self.synthetic_seqnum);
-                self.head = Some(row);
-                return Ok(());
+    fn get_or_load(
+        &self,
+        key: (u64, u64),
+        load: impl FnOnce() -> Result<Vec<DataRow>>,
+    ) -> Result<Arc<Vec<DataRow>>> {
+        {
+            let mut c = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            c.tick += 1;
+            let tick = c.tick;
+            if let Some(entry) = c.blocks.get_mut(&key) {
+                entry.2 = tick;
+                let rows = entry.0.clone();
+                c.hits += 1;
+                return Ok(rows);
             }
-            let Some(&handle) = self.data_blocks.get(self.next_block) else {
-                self.head = None;
-                return Ok(());
+            c.misses += 1;
+        }
+        // Decoded outside the lock: two threads may both decode a block, never block each
+        // other on I/O.
+        let rows = Arc::new(load()?);
+        let size = rows
+            .iter()
+            .map(|r| r.key.len() + r.value.len() + 64)
+            .sum::<usize>();
+        let mut c = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tick = c.tick;
+        if let Some(old) = c.blocks.insert(key, (rows.clone(), size, tick)) {
+            c.used -= old.1;
+        }
+        c.used += size;
+        while c.used > self.budget && c.blocks.len() > 1 {
+            let Some(oldest) = c
+                .blocks
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, v)| v.2)
+                .map(|(k, _)| *k)
+            else {
+                break;
             };
-            self.next_block += 1;
-            self.rows = colblk::data_block(&self.table.block(handle)?)?.into_iter();
+            if let Some(old) = c.blocks.remove(&oldest) {
+                c.used -= old.1;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Bytes of decoded rows held, and (hits, misses) so far.
+    #[must_use]
+    pub fn usage(&self) -> (usize, u64, u64) {
+        let c = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (c.used, c.hits, c.misses)
+    }
+}
+
+/// A Pebble database opened for reading: the live tables, tombstones and WAL contents.
+#[derive(Debug)]
+pub struct Db {
+    /// The directory and its live version.
+    pub dir: PebbleDir,
+    /// Every live table, L0 first.
+    pub tables: Vec<LiveTable>,
+    tombstones: Vec<Tombstone>,
+    /// Unflushed WAL points, in internal-key order.
+    memtable: Arc<Vec<DataRow>>,
+    cache: BlockCache,
+}
+
+impl Db {
+    /// Opens every live table of `dir` (footer, metaindex, properties, index, range
+    /// deletions) and replays its WAL files.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file for a damaged table or WAL; [`Error::Unsupported`]
+    /// for features baton never writes.
+    pub fn open(dir: PebbleDir, cache_bytes: usize) -> Result<Self> {
+        let mut files: HashMap<u64, Arc<Sst>> = HashMap::new();
+        let mut tables = Vec::new();
+        let mut tombstones = Vec::new();
+        for (level, live) in dir.version.levels.iter().enumerate() {
+            for t in live.values() {
+                let number = t.file_number();
+                let sst = match files.get(&number) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = Arc::new(Sst::open(&dir.path.join(format!("{number:06}.sst")))?);
+                        files.insert(number, s.clone());
+                        s
+                    }
+                };
+                let table = LiveTable::new(level, t, sst);
+                for span in &table.sst.range_dels {
+                    let Some(span) = table.bounds.clip(span.clone()) else {
+                        continue;
+                    };
+                    let seqnum = span
+                        .trailers
+                        .iter()
+                        .map(|tr| with_seqnum(*tr, table.synthetic_seqnum) >> 8)
+                        .max()
+                        .unwrap_or(0);
+                    tombstones.push(Tombstone {
+                        start: span.start,
+                        end: span.end,
+                        seqnum,
+                    });
+                }
+                tables.push(table);
+            }
+        }
+        let replayed = wal::replay(&dir)?;
+        for span in replayed.range_dels {
+            tombstones.push(Tombstone {
+                start: span.start,
+                end: span.end,
+                seqnum: span.trailers.iter().map(|t| t >> 8).max().unwrap_or(0),
+            });
+        }
+        Ok(Db {
+            dir,
+            tables,
+            tombstones,
+            memtable: Arc::new(replayed.points),
+            cache: BlockCache::new(cache_bytes),
+        })
+    }
+
+    /// The block cache (for stats).
+    #[must_use]
+    pub fn cache(&self) -> &BlockCache {
+        &self.cache
+    }
+
+    /// The live pairs with keys in `[lower, upper)` (`upper: None`: to the end), in key
+    /// order.
+    ///
+    /// # Errors
+    /// Errors of reading the first data block of a source (later blocks fail as items of
+    /// the stream).
+    pub fn scan(self: &Arc<Self>, lower: &[u8], upper: Option<&[u8]>) -> Result<Scan> {
+        let mut cursors = Vec::new();
+        if !self.memtable.is_empty() {
+            let pos = self.memtable.partition_point(|r| r.key.as_slice() < lower);
+            cursors.push(Cursor {
+                table: None,
+                done: false,
+                block: 0,
+                rows: self.memtable.clone(),
+                pos,
+            });
+        }
+        for (i, t) in self.tables.iter().enumerate() {
+            if !t.bounds.overlaps(lower, upper) {
+                continue;
+            }
+            let start = if lower < t.bounds.lower.as_slice() {
+                t.bounds.lower.as_slice()
+            } else {
+                lower
+            };
+            let block = t
+                .sst
+                .blocks
+                .partition_point(|b| b.separator.as_slice() < start);
+            let mut c = Cursor {
+                table: Some(i),
+                done: false,
+                block,
+                rows: Arc::new(Vec::new()),
+                pos: 0,
+            };
+            if block < t.sst.blocks.len() {
+                c.rows = self.block(t, block)?;
+                c.pos = c.rows.partition_point(|r| r.key.as_slice() < start);
+            }
+            cursors.push(c);
+        }
+        let tombstones = self
+            .tombstones
+            .iter()
+            .filter(|t| upper.is_none_or(|u| t.start.as_slice() < u) && t.end.as_slice() > lower)
+            .cloned()
+            .collect();
+        let mut scan = Scan {
+            db: self.clone(),
+            cursors,
+            tombstones,
+            upper: upper.map(<[u8]>::to_vec),
+            keys_only: false,
+            failed: false,
+        };
+        for i in 0..scan.cursors.len() {
+            scan.settle(i)?;
+        }
+        Ok(scan)
+    }
+
+    /// The live keys in `[lower, upper)`, in key order (values are not copied).
+    ///
+    /// # Errors
+    /// As [`Db::scan`].
+    pub fn scan_keys(
+        self: &Arc<Self>,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+    ) -> Result<impl Iterator<Item = Result<Vec<u8>>> + use<>> {
+        let mut scan = self.scan(lower, upper)?;
+        scan.keys_only = true;
+        Ok(scan.map(|e| e.map(|(k, _)| k)))
+    }
+
+    /// The value of `key`, if live.
+    ///
+    /// # Errors
+    /// As [`Db::scan`].
+    pub fn get(self: &Arc<Self>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut upper = key.to_vec();
+        upper.push(0);
+        Ok(self
+            .scan(key, Some(&upper))?
+            .next()
+            .transpose()?
+            .map(|(_, v)| v))
+    }
+
+    fn block(&self, t: &LiveTable, block: usize) -> Result<Arc<Vec<DataRow>>> {
+        let handle = t.sst.blocks[block].handle;
+        self.cache
+            .get_or_load((t.file_number, handle.offset), || t.sst.data_rows(handle))
+    }
+}
+
+impl LiveTable {
+    fn new(level: usize, t: &Table, sst: Arc<Sst>) -> Self {
+        LiveTable {
+            level,
+            number: t.number,
+            sst,
+            file_number: t.file_number(),
+            bounds: Bounds::of(&t.smallest, &t.largest),
+            synthetic_seqnum: (t.smallest_seq == t.largest_seq && t.smallest_seq != 0)
+                .then_some(t.smallest_seq),
         }
     }
 }
 
-/// Every live user key and its value, in key order.
-pub struct LiveEntries {
-    sources: Vec<Source>,
-    tombstones: Vec<Span>,
+/// One source's position: a row of a decoded block.
+/// One source's position: a row of a decoded block.
+struct Cursor {
+    /// The table (index into [`Db::tables`]); `None` for the WAL's memtable.
+    table: Option<usize>,
+    /// Past the table's bounds or the scan's range: nothing more to read.
+    done: bool,
+    block: usize,
+    rows: Arc<Vec<DataRow>>,
+    pos: usize,
+}
+
+/// The live pairs of a key range, in key order (see [`Db::scan`]).
+pub struct Scan {
+    db: Arc<Db>,
+    cursors: Vec<Cursor>,
+    tombstones: Vec<Tombstone>,
+    upper: Option<Vec<u8>>,
+    /// Leave values out (counting).
+    keys_only: bool,
     failed: bool,
 }
 
-/// The live key/value pairs of `dir`, streamed in key order.
-///
-/// # Errors
-/// Errors of reading a live table's index, metaindex or range deletions (later blocks
-/// fail as items of the stream).
-pub fn live_entries(dir: &PebbleDir) -> Result<LiveEntries> {
-    let mut files = Vec::new();
-    let mut sources = Vec::new();
-    let mut tombstones = Vec::new();
-    for level in &dir.version.levels {
-        for t in level.values() {
-            let (s, spans) = Source::open(dir, t, &mut files)?;
-            sources.push(s);
-            tombstones.extend(spans);
+impl Scan {
+    /// Moves cursor `i` to a row inside its table's bounds and the scan's range, loading
+    /// later blocks as needed; an exhausted cursor ends with `pos == rows.len()`.
+    fn settle(&mut self, i: usize) -> Result<()> {
+        let db = self.db.clone();
+        let c = &mut self.cursors[i];
+        loop {
+            if c.done {
+                return Ok(());
+            }
+            if let Some(row) = c.rows.get(c.pos) {
+                let past_table = c
+                    .table
+                    .is_some_and(|t| !db.tables[t].bounds.below_upper(&row.key));
+                let past_scan = self
+                    .upper
+                    .as_deref()
+                    .is_some_and(|u| row.key.as_slice() >= u);
+                if past_table || past_scan {
+                    c.done = true;
+                }
+                return Ok(());
+            }
+            let Some(t) = c.table else {
+                c.done = true;
+                return Ok(());
+            };
+            let table = &db.tables[t];
+            c.block += 1;
+            if c.block >= table.sst.blocks.len() {
+                c.done = true;
+                return Ok(());
+            }
+            c.rows = db.block(table, c.block)?;
+            c.pos = 0;
         }
     }
-    Ok(LiveEntries {
-        sources,
-        tombstones,
-        failed: false,
-    })
-}
 
-impl LiveEntries {
+    fn head(&self, i: usize) -> Option<(&[u8], u64)> {
+        let c = &self.cursors[i];
+        if c.done {
+            return None;
+        }
+        let row = c.rows.get(c.pos)?;
+        let seq = c.table.and_then(|t| self.db.tables[t].synthetic_seqnum);
+        Some((row.key.as_slice(), with_seqnum(row.trailer, seq)))
+    }
+
     fn next_entry(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         loop {
-            // The newest version of the smallest user key: key ascending, seqnum descending.
-            let Some(best) = (0..self.sources.len())
-                .filter(|&i| self.sources[i].head.is_some())
-                .min_by(|&a, &b| {
-                    let (x, y) = (self.sources[a].head.as_ref(), self.sources[b].head.as_ref());
-                    match (x, y) {
-                        (Some(x), Some(y)) => x.key.cmp(&y.key).then(y.trailer.cmp(&x.trailer)),
-                        _ => std::cmp::Ordering::Equal,
+            // The newest version of the smallest user key: key ascending, trailer descending.
+            let mut best: Option<(usize, &[u8], u64)> = None;
+            for i in 0..self.cursors.len() {
+                if let Some((key, trailer)) = self.head(i) {
+                    let better = match best {
+                        None => true,
+                        Some((_, bk, bt)) => key < bk || key == bk && trailer > bt,
+                    };
+                    if better {
+                        best = Some((i, key, trailer));
                     }
-                })
-            else {
-                return Ok(None);
-            };
-            let Some(point) = self.sources[best].head.take() else {
-                return Ok(None);
-            };
-            self.sources[best].advance()?;
-            // Older versions of the key, in any source, are shadowed.
-            for s in &mut self.sources {
-                while s.head.as_ref().is_some_and(|h| h.key == point.key) {
-                    s.advance()?;
                 }
             }
-            let seqnum = point.trailer >> 8;
-            let deleted = self.tombstones.iter().any(|t| {
-                t.start.as_slice() <= point.key.as_slice()
-                    && point.key.as_slice() < t.end.as_slice()
-                    && t.trailers.iter().any(|tr| tr >> 8 > seqnum)
-            });
+            let Some((i, _, trailer)) = best else {
+                return Ok(None);
+            };
+            let c = &self.cursors[i];
+            let row = &c.rows[c.pos];
+            let key = row.key.clone();
+            let value = if self.keys_only {
+                Vec::new()
+            } else {
+                row.value.clone()
+            };
+            // Every version of the key, in any source, is consumed.
+            for j in 0..self.cursors.len() {
+                while self.head(j).is_some_and(|(k, _)| k == key.as_slice()) {
+                    self.cursors[j].pos += 1;
+                    self.settle(j)?;
+                }
+            }
+            let seqnum = trailer >> 8;
+            let deleted = self
+                .tombstones
+                .iter()
+                .any(|t| t.seqnum > seqnum && t.start.as_slice() <= key.as_slice() && key < t.end);
             if deleted {
                 continue;
             }
-            match (point.trailer & 0xff) as u8 & 0xbf {
-                kind::SET | kind::SETWITHDEL => return Ok(Some((point.key, point.value))),
+            match (trailer & 0xff) as u8 & 0xbf {
+                kind::SET | kind::SETWITHDEL => return Ok(Some((key, value))),
                 kind::DEL | kind::SINGLEDEL | kind::DELSIZED => {}
                 kind::MERGE => {
                     return Err(Error::Unsupported {
@@ -258,7 +525,7 @@ impl LiveEntries {
     }
 }
 
-impl Iterator for LiveEntries {
+impl Iterator for Scan {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -269,4 +536,13 @@ impl Iterator for LiveEntries {
         self.failed = next.is_err();
         next.transpose()
     }
+}
+
+/// Every live key/value pair of `dir`, streamed in key order (a whole-database
+/// [`Db::scan`]).
+///
+/// # Errors
+/// As [`Db::open`] and [`Db::scan`].
+pub fn live_entries(dir: &PebbleDir) -> Result<Scan> {
+    Arc::new(Db::open(dir.clone(), DEFAULT_BLOCK_CACHE)?).scan(&[], None)
 }

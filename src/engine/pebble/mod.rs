@@ -1,19 +1,30 @@
 //! baton's Pebble databases (engines `pebble`, `pebble2`, `pebble3`), read without Pebble:
 //! the layers of `../shared/spec/format-pebble.md`, written from that document.
 //!
-//! This build has the directory layer (marker files, the format major version, the current
-//! MANIFEST), the log-record format ([`record`]), the MANIFEST replay ([`manifest`]):
-//! [`PebbleDir::open`] tells which tables are live on which level; and the physical layer
-//! of tables ([`table`]: footers, checksummed and decompressed blocks) and their columnar
-//! blocks ([`colblk`]), and the merged view of every live key ([`merge`]). baton's keyspace
-//! (records, indexes) and the `Reader` implementation come next; until then `C1zFile`
-//! still refuses Pebble payloads.
+//! The layers, bottom up: the directory (marker files, the format major version, the
+//! current MANIFEST: [`PebbleDir::open`]), log records ([`record`]) and the MANIFEST replay
+//! ([`manifest`]) telling which tables are live on which level; tables ([`table`]: footers,
+//! checksummed and decompressed blocks; [`sst`]: index, properties, range deletions) with
+//! their columnar ([`colblk`]) and row-based ([`rowblk`]) blocks; WAL replay ([`wal`]); the
+//! merged, seekable view of every live key with a block cache ([`merge`]). On top, baton's
+//! keyspace ([`keys`], [`records`]) behind c1z's `Reader` ([`store::PebbleStore`]),
+//! read-only.
 
 pub mod colblk;
+mod file;
+pub mod keys;
 pub mod manifest;
 pub mod merge;
 pub mod record;
+pub mod records;
+pub mod rowblk;
+pub mod sst;
+pub mod store;
 pub mod table;
+pub mod wal;
+
+pub use file::PebbleOptions;
+pub use store::PebbleStore;
 
 use std::path::{Path, PathBuf};
 

@@ -74,28 +74,143 @@ fn footer_len(version: u32) -> Option<usize> {
     }
 }
 
-/// A table file in memory.
+/// Where a table's bytes are: the file itself (blocks are read with positioned reads, so
+/// only the blocks a reader touches are in memory) or a buffer (tests, damaged copies).
+#[derive(Debug)]
+enum Source {
+    File(std::fs::File),
+    Memory(Vec<u8>),
+}
+
+/// A table file: its footer read and checked, its blocks read on demand.
 #[derive(Debug)]
 pub struct TableFile {
     /// The file's name (in errors).
     pub name: String,
-    bytes: Vec<u8>,
+    source: Source,
+    len: u64,
     /// Its footer.
     pub footer: Footer,
 }
 
+/// Reads `buf.len()` bytes at `offset` without moving a cursor (safe across threads).
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// The footer of a table of `file_len` bytes whose last bytes are `tail`.
+fn parse_footer(name: &str, tail: &[u8], file_len: u64) -> Result<Footer> {
+    let bad = |what: String| Error::corrupt("pebble table", format!("{name}: {what}"));
+    let n = tail.len();
+    if n < 12 || tail[n - 8..] != PEBBLE_MAGIC {
+        return Err(bad("no Pebble table magic".into()));
+    }
+    let version = u32::from_le_bytes([tail[n - 12], tail[n - 11], tail[n - 10], tail[n - 9]]);
+    let len = footer_len(version).ok_or_else(|| bad(format!("table format version {version}")))?;
+    if n < len {
+        return Err(bad("shorter than its footer".into()));
+    }
+    let f = &tail[n - len..];
+    let le = |at: usize| u32::from_le_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]]);
+    let attributes = if version >= 6 {
+        let (at, cks_at) = if version == 7 {
+            (Some(41), 45)
+        } else {
+            (None, 41)
+        };
+        let mut covered = f[..cks_at].to_vec();
+        covered.extend_from_slice(&f[cks_at + 4..]);
+        if masked_crc32c(&covered) != le(cks_at) {
+            return Err(bad("footer checksum mismatch".into()));
+        }
+        at.map_or(0, le)
+    } else {
+        0
+    };
+    let checksum_type = f[0];
+    if !matches!(checksum_type, 1 | 3) {
+        return Err(Error::Unsupported {
+            engine: "pebble",
+            operation: "block checksum types other than CRC-32C and xxHash64",
+        });
+    }
+    let (metaindex, rest) =
+        BlockHandle::decode(&f[1..]).ok_or_else(|| bad("malformed metaindex handle".into()))?;
+    let (index, _) =
+        BlockHandle::decode(rest).ok_or_else(|| bad("malformed index handle".into()))?;
+    let footer_start = file_len - len as u64;
+    for (what, h) in [("metaindex", metaindex), ("index", index)] {
+        if h.offset
+            .saturating_add(h.length)
+            .saturating_add(BLOCK_TRAILER_LEN as u64)
+            > footer_start
+        {
+            return Err(bad(format!("{what} handle outside the file")));
+        }
+    }
+    for (bit, feature) in [
+        (attribute::VALUE_BLOCKS, "tables with value blocks"),
+        (attribute::RANGE_KEYS, "tables with range keys"),
+        (attribute::BLOB_VALUES, "tables with blob values"),
+    ] {
+        if attributes & bit != 0 {
+            return Err(Error::Unsupported {
+                engine: "pebble",
+                operation: feature,
+            });
+        }
+    }
+    Ok(Footer {
+        version,
+        checksum_type,
+        metaindex,
+        index,
+        attributes,
+    })
+}
+
 impl TableFile {
-    /// Reads a table file and its footer.
+    /// Opens a table file and reads its footer.
     ///
     /// # Errors
     /// [`Error::Io`]; as [`TableFile::from_bytes`].
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        Self::from_bytes(name, bytes)
+        // The longest footer is 61 bytes.
+        let tail_len = len.min(64);
+        let mut tail = vec![0u8; tail_len as usize];
+        read_at(&file, &mut tail, len - tail_len).map_err(|e| Error::io(path, e))?;
+        let footer = parse_footer(&name, &tail, len)?;
+        Ok(TableFile {
+            name,
+            source: Source::File(file),
+            len,
+            footer,
+        })
     }
 
     /// A table from its bytes, its footer checked.
@@ -106,84 +221,33 @@ impl TableFile {
     /// [`Error::Unsupported`] for checksum types other than CRC-32C and xxHash64 and for
     /// features baton never writes (value blocks, range keys, blob values).
     pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Self> {
-        let bad = |what: String| Error::corrupt("pebble table", format!("{name}: {what}"));
-        let n = bytes.len();
-        if n < 12 || bytes[n - 8..] != PEBBLE_MAGIC {
-            return Err(bad("no Pebble table magic".into()));
-        }
-        let version =
-            u32::from_le_bytes([bytes[n - 12], bytes[n - 11], bytes[n - 10], bytes[n - 9]]);
-        let len =
-            footer_len(version).ok_or_else(|| bad(format!("table format version {version}")))?;
-        if n < len {
-            return Err(bad("shorter than its footer".into()));
-        }
-        let f = &bytes[n - len..];
-        let le = |at: usize| u32::from_le_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]]);
-        let attributes = if version >= 6 {
-            let (at, cks_at) = if version == 7 {
-                (Some(41), 45)
-            } else {
-                (None, 41)
-            };
-            let mut covered = f[..cks_at].to_vec();
-            covered.extend_from_slice(&f[cks_at + 4..]);
-            if masked_crc32c(&covered) != le(cks_at) {
-                return Err(bad("footer checksum mismatch".into()));
-            }
-            at.map_or(0, le)
-        } else {
-            0
-        };
-        let checksum_type = f[0];
-        if !matches!(checksum_type, 1 | 3) {
-            return Err(Error::Unsupported {
-                engine: "pebble",
-                operation: "block checksum types other than CRC-32C and xxHash64",
-            });
-        }
-        let (metaindex, rest) =
-            BlockHandle::decode(&f[1..]).ok_or_else(|| bad("malformed metaindex handle".into()))?;
-        let (index, _) =
-            BlockHandle::decode(rest).ok_or_else(|| bad("malformed index handle".into()))?;
-        for (what, h) in [("metaindex", metaindex), ("index", index)] {
-            if h.offset
-                .saturating_add(h.length)
-                .saturating_add(BLOCK_TRAILER_LEN as u64)
-                > (n - len) as u64
-            {
-                return Err(bad(format!("{what} handle outside the file")));
-            }
-        }
-        for (bit, feature) in [
-            (attribute::VALUE_BLOCKS, "tables with value blocks"),
-            (attribute::RANGE_KEYS, "tables with range keys"),
-            (attribute::BLOB_VALUES, "tables with blob values"),
-        ] {
-            if attributes & bit != 0 {
-                return Err(Error::Unsupported {
-                    engine: "pebble",
-                    operation: feature,
-                });
-            }
-        }
+        let len = bytes.len() as u64;
+        let footer = parse_footer(&name, &bytes, len)?;
         Ok(TableFile {
             name,
-            bytes,
-            footer: Footer {
-                version,
-                checksum_type,
-                metaindex,
-                index,
-                attributes,
-            },
+            source: Source::Memory(bytes),
+            len,
+            footer,
         })
     }
 
-    /// The file's bytes.
+    /// The file's length in bytes.
     #[must_use]
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty (never, for a table that opened).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the table's data, index and range-deletion blocks are columnar (table
+    /// format v5 and later) rather than row-based.
+    #[must_use]
+    pub fn is_columnar(&self) -> bool {
+        self.footer.version >= 5
     }
 
     /// A block's contents: its trailer's checksum verified, then decompressed.
@@ -200,17 +264,33 @@ impl TableFile {
                 format!("{}: block at offset {}: {what}", self.name, handle.offset),
             )
         };
-        let start = usize::try_from(handle.offset).map_err(|_| bad("offset"))?;
-        let len = usize::try_from(handle.length).map_err(|_| bad("length"))?;
-        let end = start
-            .checked_add(len)
-            .filter(|e| e.saturating_add(BLOCK_TRAILER_LEN) <= self.bytes.len())
+        let total = handle
+            .length
+            .checked_add(BLOCK_TRAILER_LEN as u64)
+            .filter(|t| handle.offset.checked_add(*t).is_some_and(|e| e <= self.len))
             .ok_or_else(|| bad("outside the file"))?;
-        let stored = &self.bytes[start..end];
-        let indicator = self.bytes[end];
-        let t = &self.bytes[end + 1..end + BLOCK_TRAILER_LEN];
+        let total = usize::try_from(total).map_err(|_| bad("length"))?;
+        let owned;
+        let raw: &[u8] = match &self.source {
+            Source::Memory(bytes) => {
+                let start = usize::try_from(handle.offset).map_err(|_| bad("offset"))?;
+                &bytes[start..start + total]
+            }
+            Source::File(file) => {
+                let mut buf = vec![0u8; total];
+                read_at(file, &mut buf, handle.offset).map_err(|e| {
+                    Error::corrupt("pebble table", format!("{}: read: {e}", self.name))
+                })?;
+                owned = buf;
+                &owned
+            }
+        };
+        let end = total - BLOCK_TRAILER_LEN;
+        let stored = &raw[..end];
+        let indicator = raw[end];
+        let t = &raw[end + 1..];
         let checksum = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
-        let covered = &self.bytes[start..=end];
+        let covered = &raw[..=end];
         let computed = match self.footer.checksum_type {
             1 => masked_crc32c(covered),
             // xxHash64's low 32 bits (the truncation is the format).

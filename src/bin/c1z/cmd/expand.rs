@@ -1,4 +1,4 @@
-//! `c1z expand IN [--sync-id ID] (-o OUT | --in-place) [--json]`.
+//! `c1z expand IN [--sync-id ID] (-o OUT | --in-place) [--engine sqlite|rocksdb] [--json]`.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use c1z::engine::EngineKind;
 use c1z::expand::{ExpandOptions, Progress, expand};
 use c1z::inspect::choose_sync;
-use c1z::{C1zFile, SyncId};
+use c1z::{C1zFile, OpenOptions, SyncId};
 
 use crate::output;
 
@@ -18,6 +19,7 @@ pub(crate) fn run(
     output_path: Option<&Path>,
     in_place: bool,
     sync_id: Option<&str>,
+    engine: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     if let Some(out) = output_path
@@ -29,8 +31,56 @@ pub(crate) fn run(
         );
     }
     let start = Instant::now();
-    // A writable open works on a private copy; the input changes only with --in-place.
-    let file = C1zFile::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let input_engine = c1z::inspect::inspect(input)
+        .with_context(|| format!("cannot open {}", input.display()))?
+        .engine;
+    let pebble = c1z::format::v3::PEBBLE_ENGINES.contains(&input_engine.as_str());
+    let wanted: Option<EngineKind> = match engine {
+        Some(e) => Some(e.parse()?),
+        // c1z does not write Pebble: its expansion goes to c1z's own v3 engine.
+        None if pebble => Some(EngineKind::Rocks),
+        None => None,
+    };
+    let file = match wanted.filter(|e| e.name() != input_engine) {
+        None => {
+            // A writable open works on a private copy; the input changes only with
+            // --in-place.
+            C1zFile::open(input).with_context(|| format!("cannot open {}", input.display()))?
+        }
+        Some(kind) => {
+            if in_place {
+                bail!(
+                    "--in-place keeps the input's engine ({input_engine}); write the {} \
+                     expansion to a new file with -o OUT",
+                    kind.name()
+                );
+            }
+            let out = output_path.unwrap_or(input);
+            if pebble {
+                eprintln!(
+                    "c1z: {} is a baton Pebble file; writing the expansion as {} (choose with --engine)",
+                    input.display(),
+                    kind.name()
+                );
+            }
+            // The input's syncs copied into a new store of the chosen engine, then
+            // expanded there.
+            let src = C1zFile::open_read_only(input)
+                .with_context(|| format!("cannot open {}", input.display()))?;
+            let dst = OpenOptions::new()
+                .with_create(true)
+                .with_engine(kind)
+                .open(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            if let Err(e) = c1z::convert::copy_all(src.store(), dst.store()) {
+                dst.discard();
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot copy {}", input.display()))
+                );
+            }
+            dst
+        }
+    };
     let opened = start.elapsed();
     let chosen = choose_sync(file.store(), sync_id.map(SyncId::from).as_ref())?;
     if chosen.unfinished_fallback {

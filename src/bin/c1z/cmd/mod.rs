@@ -55,12 +55,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             output,
             in_place,
             sync_id,
+            engine,
             json,
         } => expand::run(
             &input,
             output.as_deref(),
             in_place,
             sync_id.as_deref(),
+            engine.as_deref(),
             json,
         ),
     }

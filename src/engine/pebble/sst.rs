@@ -1,0 +1,264 @@
+//! One Pebble table, logically: its metaindex, properties, flattened index and range
+//! deletions read at open, its data blocks decoded on demand — columnar (table formats
+//! v5–v7) or row-based (v1–v4) alike (`../shared/spec/format-pebble.md` §6.7–6.12, §7).
+
+use std::path::Path;
+
+use super::colblk::{self, DataRow, Span};
+use super::rowblk;
+use super::table::{BlockHandle, TableFile, attribute};
+use crate::error::{Error, Result};
+
+/// One data block of a table: the handle and a separator at or above its last key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataBlockRef {
+    /// A user key ≥ every key of the block and ≤ every key of the next one.
+    pub separator: Vec<u8>,
+    /// Where the block is.
+    pub handle: BlockHandle,
+}
+
+/// An open table.
+#[derive(Debug)]
+pub struct Sst {
+    /// The physical file.
+    pub file: TableFile,
+    /// Every data block in key order (a two-level index flattened).
+    pub blocks: Vec<DataBlockRef>,
+    /// The table's range deletions as stored (no per-table transform applied).
+    pub range_dels: Vec<Span>,
+    /// The properties block, as `(name, value)` pairs.
+    pub properties: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn bad(file: &TableFile, what: impl std::fmt::Display) -> Error {
+    Error::corrupt("pebble table", format!("{}: {what}", file.name))
+}
+
+fn handle_value(file: &TableFile, what: &str, value: &[u8]) -> Result<BlockHandle> {
+    BlockHandle::decode(value)
+        .map(|(h, _)| h)
+        .ok_or_else(|| bad(file, format!("malformed {what} handle")))
+}
+
+impl Sst {
+    /// Opens the table at `path`.
+    ///
+    /// # Errors
+    /// As [`Sst::from_file`].
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::from_file(TableFile::read(path)?)
+    }
+
+    /// Reads a table's metaindex, properties, index and range deletions.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file for any damaged block (checksums are verified)
+    /// or an index that disagrees with the footer; [`Error::Unsupported`] for another
+    /// comparator or key schema, values in blob files, the legacy range-deletion block.
+    pub fn from_file(file: TableFile) -> Result<Self> {
+        let meta_block = file.block(file.footer.metaindex)?;
+        let meta = if file.footer.version >= 6 {
+            colblk::key_value_block(&meta_block)?
+        } else {
+            rowblk::entries(&meta_block)?
+        };
+        let mut properties = Vec::new();
+        let mut range_del = None;
+        for (name, value) in &meta {
+            match name.as_slice() {
+                b"rocksdb.properties" => {
+                    let h = handle_value(&file, "properties", value)?;
+                    let block = file.block(h)?;
+                    properties = if file.footer.version >= 7 {
+                        colblk::key_value_block(&block)?
+                    } else {
+                        rowblk::entries(&block)?
+                    };
+                }
+                b"rocksdb.range_del2" => {
+                    range_del = Some(handle_value(&file, "range-deletion", value)?);
+                }
+                b"rocksdb.range_del" => {
+                    return Err(bad(&file, "legacy range-deletion block"));
+                }
+                b"pebble.value_index" => {
+                    return Err(Error::Unsupported {
+                        engine: "pebble",
+                        operation: "tables with value blocks",
+                    });
+                }
+                _ => {}
+            }
+        }
+        let property = |name: &[u8]| {
+            properties
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_slice())
+        };
+        if let Some(c) = property(b"rocksdb.comparator")
+            && c != b"leveldb.BytewiseComparator"
+        {
+            return Err(Error::UnsupportedFormat {
+                reason: format!("{}: comparator '{}'", file.name, String::from_utf8_lossy(c)),
+            });
+        }
+        if let Some(schema) = property(b"pebble.colblk.schema")
+            && !schema.starts_with(b"DefaultKeySchema(")
+        {
+            return Err(Error::UnsupportedFormat {
+                reason: format!(
+                    "{}: key schema '{}'",
+                    file.name,
+                    String::from_utf8_lossy(schema)
+                ),
+            });
+        }
+        if property(b"pebble.num.values.in.blob-files").is_some_and(|v| v != [0]) {
+            return Err(Error::Unsupported {
+                engine: "pebble",
+                operation: "tables with blob values",
+            });
+        }
+        let index_type = property(b"rocksdb.block.based.table.index.type")
+            .filter(|v| v.len() == 4)
+            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+        let two_level = if file.footer.version >= 7 {
+            let by_footer = file.footer.attributes & attribute::TWO_LEVEL_INDEX != 0;
+            if index_type.is_some_and(|t| (t == 2) != by_footer) {
+                return Err(bad(&file, "index type property disagrees with the footer"));
+            }
+            by_footer
+        } else {
+            index_type == Some(2)
+        };
+        let top = index_rows(&file, file.footer.index)?;
+        let blocks = if two_level {
+            let mut out = Vec::new();
+            for partition in top {
+                let rows = index_rows(&file, partition.handle)?;
+                if rows.last().map(|r| &r.separator) != Some(&partition.separator) {
+                    return Err(bad(&file, "index partition's last separator mismatch"));
+                }
+                out.extend(rows);
+            }
+            out
+        } else {
+            top
+        };
+        if let Some(n) = property(b"rocksdb.num.data.blocks") {
+            let mut rest = n;
+            if prost::encoding::decode_varint(&mut rest).ok() != Some(blocks.len() as u64) {
+                return Err(bad(&file, "index rows disagree with the data block count"));
+            }
+        }
+        let range_dels = match range_del {
+            None => Vec::new(),
+            Some(h) => {
+                let block = file.block(h)?;
+                if file.is_columnar() {
+                    colblk::keyspan_block(&block)?
+                } else {
+                    row_range_dels(&block)?
+                }
+            }
+        };
+        Ok(Sst {
+            file,
+            blocks,
+            range_dels,
+            properties,
+        })
+    }
+
+    /// The rows of one data block, in internal-key order.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a damaged block; [`Error::Unsupported`] for values stored
+    /// out of line.
+    pub fn data_rows(&self, handle: BlockHandle) -> Result<Vec<DataRow>> {
+        let block = self.file.block(handle)?;
+        if self.file.is_columnar() {
+            return colblk::data_block(&block);
+        }
+        let value_prefix = self.file.footer.version >= 3;
+        rowblk::entries(&block)?
+            .into_iter()
+            .map(|(key, mut value)| {
+                let (user, trailer) = rowblk::split_internal_key(&key)?;
+                // v3+: every SET's value starts with a value-prefix byte (§7.8).
+                if value_prefix && (trailer & 0xff) as u8 & 0xbf == 1 {
+                    match value.first() {
+                        Some(p) if p & 0xc0 == 0 => {
+                            value.remove(0);
+                        }
+                        Some(_) => {
+                            return Err(Error::Unsupported {
+                                engine: "pebble",
+                                operation: "values stored out of line (value blocks or blob files)",
+                            });
+                        }
+                        None => return Err(bad(&self.file, "SET without its value prefix")),
+                    }
+                }
+                Ok(DataRow {
+                    key: user.to_vec(),
+                    trailer,
+                    value,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads every block the table references (for `verify`): each data block decodes
+    /// with its checksum verified.
+    ///
+    /// # Errors
+    /// The first damaged block's error.
+    pub fn verify_blocks(&self) -> Result<usize> {
+        for b in &self.blocks {
+            self.data_rows(b.handle)?;
+        }
+        Ok(self.blocks.len())
+    }
+}
+
+/// The rows of an index block (or partition) as data-block references.
+fn index_rows(file: &TableFile, handle: BlockHandle) -> Result<Vec<DataBlockRef>> {
+    let block = file.block(handle)?;
+    if file.is_columnar() {
+        return Ok(colblk::index_block(&block)?
+            .into_iter()
+            .map(|r| DataBlockRef {
+                separator: r.separator,
+                handle: r.handle,
+            })
+            .collect());
+    }
+    rowblk::entries(&block)?
+        .into_iter()
+        .map(|(key, value)| {
+            let (user, _) = rowblk::split_internal_key(&key)?;
+            Ok(DataBlockRef {
+                separator: user.to_vec(),
+                handle: handle_value(file, "index", &value)?,
+            })
+        })
+        .collect()
+}
+
+/// Row-based range deletions: internal key `(start, seq, RANGEDEL)` → end user key.
+fn row_range_dels(block: &[u8]) -> Result<Vec<Span>> {
+    rowblk::entries(block)?
+        .into_iter()
+        .map(|(key, end)| {
+            let (start, trailer) = rowblk::split_internal_key(&key)?;
+            Ok(Span {
+                start: start.to_vec(),
+                end,
+                trailers: vec![trailer],
+            })
+        })
+        .collect()
+}
