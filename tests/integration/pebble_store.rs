@@ -670,3 +670,56 @@ fn converting_to_either_engine_keeps_every_object() {
         assert_eq!(s.stream_assets(AssetQuery::default()).count(), 2);
     }
 }
+
+/// The large sample (two-level indexes, 28 MB tables): counts by type as baton's stats,
+/// one entitlement's grants as baton lists them, and a point get for each.
+#[test]
+fn the_large_samples_stats_and_one_entitlements_grants_equal_batons() {
+    let Some(s) = samples() else { return };
+    let path = s.join("large/g1m.pebble3.c1z");
+    let file = open(&path);
+    let store = file.store();
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(s.join("large").join(name)).unwrap()).unwrap()
+    };
+    let stats = read("g1m.pebble3.stats.json");
+    let run = store.sync_runs().unwrap().remove(0);
+    assert_eq!(run.id.as_str(), stats["id"].as_str().unwrap());
+    let c = store.count_objects(&run.id).unwrap();
+    for (ours, theirs) in [
+        (&c.resources_by_type, "resourcesByResourceType"),
+        (&c.grants_by_type, "grantsByResourceType"),
+        (&c.entitlements_by_type, "entitlementsByResourceType"),
+    ] {
+        let theirs: BTreeMap<String, u64> = stats["stats"][theirs]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().parse().unwrap()))
+            .collect();
+        assert_eq!(ours, &theirs);
+    }
+    let baton = read("g1m.pebble3.grants-e-group-0007-member.json");
+    let want = by_key(listed(&baton, "grants", "grant"), |v| v["id"].to_string());
+    assert_eq!(want.len(), 517);
+    let got_records = all_grants(
+        store,
+        GrantQuery {
+            entitlement_id: Some("group:group-0007:member".into()),
+            ..Default::default()
+        },
+    );
+    let got = by_key(got_records.iter().map(grant_json).collect(), |v| {
+        v["id"].to_string()
+    });
+    assert_same("grants of group:group-0007:member", &got, &want);
+    for g in &got_records {
+        assert_eq!(
+            store
+                .grant(&SyncSelector::Latest, &g.grant.id)
+                .unwrap()
+                .as_ref(),
+            Some(g)
+        );
+    }
+}

@@ -152,13 +152,13 @@ pub fn read_records(file: &str, data: &[u8], log_number: u64) -> Result<Vec<Vec<
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
 
     /// A legacy-format log of `records`, as Pebble's `record.Writer` lays it out.
-    fn write_log(records: &[Vec<u8>]) -> Vec<u8> {
+    pub(crate) fn write_log(records: &[Vec<u8>]) -> Vec<u8> {
         let mut out = Vec::new();
         for r in records {
             let mut rest = &r[..];
