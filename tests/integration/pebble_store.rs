@@ -690,7 +690,11 @@ fn converting_to_either_engine_keeps_every_object() {
             for (k, v) in &want {
                 assert_eq!(got.get(k), Some(v), "{name} → {engine:?}: {k}");
             }
-            assert_eq!(back.store().sync_runs().unwrap(), want_runs, "{name} → {engine:?}");
+            assert_eq!(
+                back.store().sync_runs().unwrap(),
+                want_runs,
+                "{name} → {engine:?}"
+            );
         }
     }
 }

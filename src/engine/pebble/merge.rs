@@ -464,7 +464,20 @@ impl Scan {
         Some((row.key.as_slice(), with_seqnum(row.trailer, seq)))
     }
 
-    fn next_entry(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// The next live row, borrowed from its decoded block (no copy).
+    ///
+    /// # Errors
+    /// A damaged block of a later part of the range; unsupported kinds (merges).
+    pub fn next_row(&mut self) -> Result<Option<LiveRow>> {
+        if self.failed {
+            return Ok(None);
+        }
+        let next = self.next_live();
+        self.failed = next.is_err();
+        next
+    }
+
+    fn next_live(&mut self) -> Result<Option<LiveRow>> {
         loop {
             // The newest version of the smallest user key: key ascending, trailer descending.
             let mut best: Option<(usize, &[u8], u64)> = None;
@@ -483,30 +496,28 @@ impl Scan {
                 return Ok(None);
             };
             let c = &self.cursors[i];
-            let row = &c.rows[c.pos];
-            let key = row.key.clone();
-            let value = if self.keys_only {
-                Vec::new()
-            } else {
-                row.value.clone()
+            let row = LiveRow {
+                rows: c.rows.clone(),
+                index: c.pos,
             };
             // Every version of the key, in any source, is consumed.
             for j in 0..self.cursors.len() {
-                while self.head(j).is_some_and(|(k, _)| k == key.as_slice()) {
+                while self.head(j).is_some_and(|(k, _)| k == row.key()) {
                     self.cursors[j].pos += 1;
                     self.settle(j)?;
                 }
             }
             let seqnum = trailer >> 8;
+            let key = row.key();
             let deleted = self
                 .tombstones
                 .iter()
-                .any(|t| t.seqnum > seqnum && t.start.as_slice() <= key.as_slice() && key < t.end);
+                .any(|t| t.seqnum > seqnum && t.start.as_slice() <= key && key < t.end.as_slice());
             if deleted {
                 continue;
             }
             match (trailer & 0xff) as u8 & 0xbf {
-                kind::SET | kind::SETWITHDEL => return Ok(Some((key, value))),
+                kind::SET | kind::SETWITHDEL => return Ok(Some(row)),
                 kind::DEL | kind::SINGLEDEL | kind::DELSIZED => {}
                 kind::MERGE => {
                     return Err(Error::Unsupported {
@@ -525,16 +536,44 @@ impl Scan {
     }
 }
 
+/// A live key and its value, borrowed from the decoded block that holds them.
+#[derive(Clone, Debug)]
+pub struct LiveRow {
+    rows: Arc<Vec<DataRow>>,
+    index: usize,
+}
+
+impl LiveRow {
+    /// The user key.
+    #[must_use]
+    pub fn key(&self) -> &[u8] {
+        &self.rows[self.index].key
+    }
+
+    /// The value.
+    #[must_use]
+    pub fn value(&self) -> &[u8] {
+        &self.rows[self.index].value
+    }
+}
+
 impl Iterator for Scan {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let next = self.next_entry();
-        self.failed = next.is_err();
-        next.transpose()
+        let keys_only = self.keys_only;
+        self.next_row()
+            .map(|row| {
+                row.map(|r| {
+                    let value = if keys_only {
+                        Vec::new()
+                    } else {
+                        r.value().to_vec()
+                    };
+                    (r.key().to_vec(), value)
+                })
+            })
+            .transpose()
     }
 }
 

@@ -45,9 +45,13 @@ fn resource_id(rt: &str, id: &str) -> ResourceId {
 }
 
 /// A resource of which only the identity is known.
-fn stub(rt: &str, id: &str) -> Resource {
+fn stub(resource_type: String, resource: String) -> Resource {
     Resource {
-        id: Some(resource_id(rt, id)),
+        id: Some(ResourceId {
+            resource_type,
+            resource,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -107,8 +111,7 @@ pub fn resource(r: rec::ResourceRecord) -> Record<Resource> {
 pub fn entitlement(r: rec::EntitlementRecord) -> Record<Entitlement> {
     let (rt, rid) = r
         .resource
-        .as_ref()
-        .map(|x| (x.resource_type_id.as_str(), x.resource_id.as_str()))
+        .map(|x| (x.resource_type_id, x.resource_id))
         .unwrap_or_default();
     let purpose = if r.purpose.is_empty() {
         0
@@ -173,11 +176,11 @@ pub fn grant(r: rec::GrantRecord) -> GrantRecord {
     GrantRecord {
         grant: Grant {
             entitlement: Some(Entitlement {
-                resource: Some(stub(&e.resource_type_id, &e.resource_id)),
+                resource: Some(stub(e.resource_type_id, e.resource_id)),
                 id: e.entitlement_id,
                 ..Default::default()
             }),
-            principal: Some(stub(&p.resource_type_id, &p.resource_id)),
+            principal: Some(stub(p.resource_type_id, p.resource_id)),
             id,
             sources,
             annotations: r.annotations,

@@ -281,7 +281,7 @@ impl PebbleStore {
             (i, Some(key))
         };
         let mut items = Vec::new();
-        let mut last: Option<Vec<u8>> = None;
+        let mut last = None;
         for (i, r) in ranges.iter().enumerate().skip(first) {
             let lower = match (&resume, i == first) {
                 (Some(k), true) => {
@@ -291,20 +291,22 @@ impl PebbleStore {
                 }
                 _ => r.lower.clone(),
             };
-            for entry in self.db.scan(&lower, r.upper.as_deref())? {
-                let (k, v) = entry?;
-                let Some(item) = decode(&k, &v)? else {
+            let mut scan = self.db.scan(&lower, r.upper.as_deref())?;
+            while let Some(row) = scan.next_row()? {
+                let Some(item) = decode(row.key(), row.value())? else {
                     continue;
                 };
                 if items.len() == size {
                     // One more row exists: the page is not the last.
                     return Ok(Page {
                         items,
-                        next_page_token: last.as_deref().map(token).unwrap_or_default(),
+                        next_page_token: last
+                            .map(|r: super::merge::LiveRow| token(r.key()))
+                            .unwrap_or_default(),
                     });
                 }
                 items.push(item);
-                last = Some(k);
+                last = Some(row);
             }
         }
         Ok(Page {
