@@ -314,20 +314,34 @@ enum Decompress {
     Corrupt(String),
 }
 
+/// The largest decompressed block accepted (Pebble's blocks are tens of KiB; a claimed
+/// size past this is damage, not data).
+const MAX_BLOCK: usize = 256 << 20;
+
 /// Undoes a block's compression (indicator 0 none, 1 Snappy raw, 7 zstd with a uvarint
 /// length first).
 fn decompress(indicator: u8, stored: &[u8]) -> std::result::Result<Vec<u8>, Decompress> {
     match indicator {
         0 => Ok(stored.to_vec()),
-        1 => snap::raw::Decoder::new()
-            .decompress_vec(stored)
-            .map_err(|e| Decompress::Corrupt(format!("snappy: {e}"))),
+        1 => {
+            // The claimed length comes from the block: bound it before allocating.
+            let len = snap::raw::decompress_len(stored)
+                .map_err(|e| Decompress::Corrupt(format!("snappy: {e}")))?;
+            if len > MAX_BLOCK {
+                return Err(Decompress::Corrupt(format!(
+                    "snappy block of {len} bytes (limit {MAX_BLOCK})"
+                )));
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(stored)
+                .map_err(|e| Decompress::Corrupt(format!("snappy: {e}")))
+        }
         7 => {
             let mut rest = stored;
             let len = prost::encoding::decode_varint(&mut rest)
                 .ok()
                 .and_then(|l| usize::try_from(l).ok())
-                .filter(|l| *l <= 1 << 30)
+                .filter(|l| *l <= MAX_BLOCK)
                 .ok_or_else(|| Decompress::Corrupt("zstd length".into()))?;
             let out = zstd::bulk::decompress(rest, len)
                 .map_err(|e| Decompress::Corrupt(format!("zstd: {e}")))?;
