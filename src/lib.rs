@@ -45,6 +45,7 @@ mod file;
 pub mod format;
 pub mod inspect;
 pub mod json;
+pub mod listing;
 mod model;
 pub mod pb;
 pub mod store;
