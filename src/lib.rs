@@ -11,6 +11,8 @@
 //! - [`engine`]: the engines. [`engine::sqlite`] keeps baton's v1 schema to the letter.
 //! - [`sync`]: the sync-run lifecycle ([`WriterExt`], [`sync::SyncWriter`]), stats and
 //!   cleanup, generic over the traits.
+//! - [`listing`]: the rows of baton's `-o json` listings, built one at a time over any
+//!   [`Reader`] (what the `c1z` listings print).
 //! - [`C1zFile`]: opening a file into a private working copy (in memory or a temp directory)
 //!   and saving it atomically; each engine opens and saves its own files.
 //!
@@ -45,6 +47,7 @@ mod file;
 pub mod format;
 pub mod inspect;
 pub mod json;
+pub mod listing;
 mod model;
 pub mod pb;
 pub mod store;

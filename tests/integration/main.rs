@@ -33,3 +33,5 @@ mod parity;
 mod pebble;
 // baton's Pebble files through c1z's Reader: objects equal to baton's JSON, indexes, pages.
 mod pebble_store;
+// The read commands of the `c1z` binary against baton's JSON of the same files.
+mod cli_list;

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use c1z::ResourceKey;
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Read, inspect and analyse .c1z connector snapshot files (baton-sdk compatible).
 #[derive(Debug, Parser)]
@@ -10,6 +11,43 @@ use clap::{Parser, Subcommand};
 pub(crate) struct Args {
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// How a listing is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns (fitted to the terminal's width when printing to one).
+    Table,
+    /// Protobuf JSON in baton's envelope (`baton … -o json`).
+    Json,
+    /// One JSON object per line: the rows of the json envelope.
+    Ndjson,
+    /// Comma-separated values with a header row (the table's columns).
+    Csv,
+}
+
+/// The file, sync and format every listing takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// The .c1z file (any engine: SQLite v1, RocksDB v3, baton's Pebble files).
+    pub(crate) file: PathBuf,
+    /// The sync to read (default: baton's, the latest finished full sync); `c1z syncs FILE`
+    /// lists them.
+    #[arg(long, value_name = "ID")]
+    pub(crate) sync_id: Option<String>,
+    /// Output format (default: table).
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    pub(crate) output: Option<Format>,
+}
+
+/// `TYPE:ID`, split at the first colon (resource ids may contain colons, type ids do not).
+fn resource_key(s: &str) -> Result<ResourceKey, String> {
+    match s.split_once(':') {
+        Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok(ResourceKey::new(t, id)),
+        _ => Err(format!(
+            "expected TYPE:ID (for example user:alice), got '{s}'"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +70,101 @@ pub(crate) enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// List the resource types of a sync.
+    #[command(after_help = "Examples:\n  \
+        c1z resource-types FILE\n  \
+        c1z resource-types FILE --sync-id 3MSzR1qTdcCXVYCSZuSj5tsioLQ -o json")]
+    ResourceTypes {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// List the resources of a sync.
+    #[command(after_help = "Examples:\n  \
+        c1z resources FILE -t user\n  \
+        c1z resources FILE --parent org:acme -o csv\n  \
+        c1z resources FILE -o ndjson | jq -r .resource.displayName")]
+    Resources {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Only resources of this type.
+        #[arg(short = 't', long = "resource-type", value_name = "TYPE")]
+        resource_type: Option<String>,
+        /// Only children of this resource.
+        #[arg(long, value_name = "TYPE:ID", value_parser = resource_key)]
+        parent: Option<ResourceKey>,
+    },
+    /// List the entitlements of a sync.
+    #[command(after_help = "Examples:\n  \
+        c1z entitlements FILE -t app\n  \
+        c1z entitlements FILE -r group:eng -o json")]
+    Entitlements {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Only entitlements of resources of this type.
+        #[arg(short = 't', long = "resource-type", value_name = "TYPE")]
+        resource_type: Option<String>,
+        /// Only entitlements of this resource.
+        #[arg(short = 'r', long, value_name = "TYPE:ID", value_parser = resource_key)]
+        resource: Option<ResourceKey>,
+    },
+    /// List the grants of a sync, each with its entitlement, resource, resource type and
+    /// principal (baton's `grants -o json` rows). Filters combine.
+    #[command(after_help = "Examples:\n  \
+        c1z grants FILE -e group:eng:member\n  \
+        c1z grants FILE --principal user:alice -o csv\n  \
+        c1z grants FILE -t app -o json | jq '.grants[].principal.displayName'\n  \
+        c1z grants FILE -o ndjson | head")]
+    Grants {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Only grants of this entitlement id.
+        #[arg(short = 'e', long, value_name = "ENTITLEMENT")]
+        entitlement: Option<String>,
+        /// Only grants on entitlements of this resource.
+        #[arg(short = 'r', long, value_name = "TYPE:ID", value_parser = resource_key)]
+        resource: Option<ResourceKey>,
+        /// Only grants on entitlements of resources of this type.
+        #[arg(short = 't', long = "resource-type", value_name = "TYPE")]
+        resource_type: Option<String>,
+        /// Only grants to this principal.
+        #[arg(long, value_name = "TYPE:ID", value_parser = resource_key)]
+        principal: Option<ResourceKey>,
+    },
+    /// List the principals holding grants of an entitlement (each once).
+    #[command(after_help = "Examples:\n  \
+        c1z principals FILE -e group:eng:member\n  \
+        c1z principals FILE -e app:github:admin -o json | jq -r '.resources[].resource.displayName'")]
+    Principals {
+        #[command(flatten)]
+        list: ListArgs,
+        /// The entitlement id.
+        #[arg(short = 'e', long, value_name = "ENTITLEMENT")]
+        entitlement: String,
+    },
+    /// List the sync runs of a file, in creation order.
+    #[command(after_help = "Examples:\n  \
+        c1z syncs FILE\n  \
+        c1z syncs FILE -o json | jq -r '.syncs[-1].id'")]
+    Syncs {
+        /// The .c1z file.
+        file: PathBuf,
+        /// Output format (default: table).
+        #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+        output: Option<Format>,
+    },
+    /// List the assets (icons, ...) of a sync: id, content type, size.
+    #[command(after_help = "Examples:\n  \
+        c1z assets FILE\n  \
+        c1z asset get FILE asset:app-icon -o icon.png")]
+    Assets {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Read one asset.
+    Asset {
+        #[command(subcommand)]
+        command: AssetCommand,
     },
     /// Write a deterministic synthetic full sync (users, groups, roles, apps, nested
     /// groups) into a new file.
@@ -114,5 +247,25 @@ pub(crate) enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AssetCommand {
+    /// Write an asset's bytes to a file (or to stdout when it is not a terminal).
+    #[command(after_help = "Examples:\n  \
+        c1z asset get FILE asset:app-icon -o icon.png\n  \
+        c1z asset get FILE asset:app-icon | file -")]
+    Get {
+        /// The .c1z file.
+        file: PathBuf,
+        /// The asset id (`c1z assets FILE` lists them).
+        id: String,
+        /// Where to write the bytes (`-`: stdout, the default).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The sync to read (default: baton's, the latest finished full sync).
+        #[arg(long, value_name = "ID")]
+        sync_id: Option<String>,
     },
 }

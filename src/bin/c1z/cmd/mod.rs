@@ -1,16 +1,24 @@
 //! One module per subcommand; each opens through the library, calls one library function
 //! and prints.
 
+mod assets;
 mod convert;
+mod entitlements;
 mod expand;
 mod generate;
+mod grants;
 mod info;
+mod list;
+mod principals;
+mod resource_types;
+mod resources;
 mod stats;
+mod syncs;
 mod verify;
 
 use std::process::ExitCode;
 
-use crate::args::{Args, Command};
+use crate::args::{Args, AssetCommand, Command};
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -20,6 +28,44 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             sync_id,
             json,
         } => stats::run(&file, sync_id.as_deref(), json),
+        Command::ResourceTypes { list } => resource_types::run(&list),
+        Command::Resources {
+            list,
+            resource_type,
+            parent,
+        } => resources::run(&list, resource_type.as_deref(), parent.as_ref()),
+        Command::Entitlements {
+            list,
+            resource_type,
+            resource,
+        } => entitlements::run(&list, resource_type.as_deref(), resource.as_ref()),
+        Command::Grants {
+            list,
+            entitlement,
+            resource,
+            resource_type,
+            principal,
+        } => grants::run(
+            &list,
+            &grants::Filters {
+                entitlement,
+                resource,
+                resource_type,
+                principal,
+            },
+        ),
+        Command::Principals { list, entitlement } => principals::run(&list, &entitlement),
+        Command::Syncs { file, output } => syncs::run(&file, output),
+        Command::Assets { list } => assets::list(&list),
+        Command::Asset {
+            command:
+                AssetCommand::Get {
+                    file,
+                    id,
+                    output,
+                    sync_id,
+                },
+        } => assets::get(&file, &id, output.as_deref(), sync_id.as_deref()),
         Command::Generate {
             out,
             seed,
