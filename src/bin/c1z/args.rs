@@ -213,6 +213,20 @@ pub(crate) enum Command {
         #[arg(long, value_parser = ["tar_zstd", "tar"], default_value = "tar_zstd")]
         payload_encoding: String,
     },
+    /// Measure the read workloads on a file (any engine c1z reads, baton's included):
+    /// open, count, stream every grant, gets by grant id, listings by entitlement and by
+    /// principal; ops/s, p50/p99 latency, peak RSS.
+    #[command(after_help = "Example:\n  c1z bench ../shared/baton-samples/large/g1m.pebble3.c1z")]
+    Bench {
+        /// The .c1z file.
+        file: PathBuf,
+        /// The sync to measure (default: the latest finished sync).
+        #[arg(long)]
+        sync_id: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check every hash the file carries; exit 1 naming the failing part.
     Verify {
         /// The .c1z file.

@@ -182,11 +182,35 @@ fn uint_column(block: &[u8], start: usize, rows: usize) -> Result<(Vec<u64>, usi
         return Ok((vec![base; rows], at));
     }
     at = align(at, width);
-    let mut out = Vec::with_capacity(rows);
-    for r in 0..rows {
-        out.push(base.wrapping_add(le(block, at + r * width, width)?));
-    }
-    Ok((out, at + rows * width))
+    let end = rows
+        .checked_mul(width)
+        .and_then(|n| n.checked_add(at))
+        .filter(|e| *e <= block.len())
+        .ok_or_else(|| bad(format!("uint column of {rows} values past the block")))?;
+    let data = &block[at..end];
+    let out: Vec<u64> = match width {
+        1 => data
+            .iter()
+            .map(|b| base.wrapping_add(u64::from(*b)))
+            .collect(),
+        2 => data
+            .chunks_exact(2)
+            .map(|c| base.wrapping_add(u64::from(u16::from_le_bytes([c[0], c[1]]))))
+            .collect(),
+        4 => data
+            .chunks_exact(4)
+            .map(|c| base.wrapping_add(u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
+            .collect(),
+        _ => data
+            .chunks_exact(8)
+            .map(|c| {
+                let mut v = [0u8; 8];
+                v.copy_from_slice(c);
+                base.wrapping_add(u64::from_le_bytes(v))
+            })
+            .collect(),
+    };
+    Ok((out, end))
 }
 
 /// A raw-bytes column: `rows + 1` offsets, then the data.
@@ -216,6 +240,28 @@ fn slices<'b>(block: &'b [u8], data: usize, offsets: &[u64]) -> Result<Vec<&'b [
 /// A prefix-bytes column: bundle shift, offsets of the shared prefix and `rows + bundles`
 /// slices, then the data (§7.6).
 fn prefix_bytes(block: &[u8], start: usize, rows: usize) -> Result<Vec<Vec<u8>>> {
+    let (mut keys, mut ends) = (Vec::new(), Vec::new());
+    prefix_bytes_into(block, start, rows, &mut keys, &mut ends)?;
+    let mut from = 0;
+    Ok(ends
+        .iter()
+        .map(|&e| {
+            let k = keys[from..e as usize].to_vec();
+            from = e as usize;
+            k
+        })
+        .collect())
+}
+
+/// [`prefix_bytes`] appending every key to `keys`, and each key's end offset to `ends`
+/// (one buffer for a block's keys: no allocation per key).
+fn prefix_bytes_into(
+    block: &[u8],
+    start: usize,
+    rows: usize,
+    keys: &mut Vec<u8>,
+    ends: &mut Vec<u32>,
+) -> Result<()> {
     if rows == 0 {
         return Err(bad("prefix-bytes column without rows"));
     }
@@ -234,7 +280,7 @@ fn prefix_bytes(block: &[u8], start: usize, rows: usize) -> Result<Vec<Vec<u8>>>
         .get(data..data + shared_len)
         .ok_or_else(|| bad("shared prefix past the block"))?;
     let items = slices(block, data, &offsets)?;
-    let mut keys = Vec::with_capacity(rows);
+    ends.reserve(rows);
     for r in 0..rows {
         let b = r / bundle;
         let prefix = items[b * (bundle + 1)];
@@ -247,13 +293,12 @@ fn prefix_bytes(block: &[u8], start: usize, rows: usize) -> Result<Vec<Vec<u8>>>
             }
             s -= 1;
         };
-        let mut key = Vec::with_capacity(shared.len() + prefix.len() + suffix.len());
-        key.extend_from_slice(shared);
-        key.extend_from_slice(prefix);
-        key.extend_from_slice(suffix);
-        keys.push(key);
+        keys.extend_from_slice(shared);
+        keys.extend_from_slice(prefix);
+        keys.extend_from_slice(suffix);
+        ends.push(u32::try_from(keys.len()).map_err(|_| bad("keys over 4 GiB"))?);
     }
-    Ok(keys)
+    Ok(())
 }
 
 /// A key/value pair of a data block.
@@ -267,18 +312,139 @@ pub struct DataRow {
     pub value: Vec<u8>,
 }
 
-/// Every row of a data block (DefaultKeySchema: 4-byte custom header, 7 columns).
+/// A decoded data block, packed: every key in one buffer, values as spans of the
+/// decompressed block (no allocation per row).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataBlock {
+    keys: Vec<u8>,
+    key_ends: Vec<u32>,
+    trailers: Vec<u64>,
+    values: Vec<u8>,
+    value_spans: Vec<(u32, u32)>,
+}
+
+impl DataBlock {
+    /// A block of the given rows (row-based tables, WAL batches).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] past 4 GiB of keys or values.
+    pub fn from_rows(rows: Vec<DataRow>) -> Result<Self> {
+        let mut b = DataBlock::default();
+        let at = |n: usize| u32::try_from(n).map_err(|_| bad("block over 4 GiB"));
+        for r in rows {
+            b.keys.extend_from_slice(&r.key);
+            b.key_ends.push(at(b.keys.len())?);
+            b.trailers.push(r.trailer);
+            let start = at(b.values.len())?;
+            b.values.extend_from_slice(&r.value);
+            b.value_spans.push((start, at(b.values.len())?));
+        }
+        Ok(b)
+    }
+
+    /// Rows in the block.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.trailers.len()
+    }
+
+    /// Whether the block has no rows.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.trailers.is_empty()
+    }
+
+    /// Row `i`'s user key.
+    #[must_use]
+    pub fn key(&self, i: usize) -> &[u8] {
+        let from = if i == 0 {
+            0
+        } else {
+            self.key_ends[i - 1] as usize
+        };
+        &self.keys[from..self.key_ends[i] as usize]
+    }
+
+    /// Row `i`'s trailer (`seqnum << 8 | kind`).
+    #[must_use]
+    pub fn trailer(&self, i: usize) -> u64 {
+        self.trailers[i]
+    }
+
+    /// Row `i`'s value.
+    #[must_use]
+    pub fn value(&self, i: usize) -> &[u8] {
+        let (a, b) = self.value_spans[i];
+        &self.values[a as usize..b as usize]
+    }
+
+    /// The first row whose key is ≥ `key` (`len()` if none).
+    #[must_use]
+    pub fn seek(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.key(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Bytes the block holds (for the cache's budget).
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.keys.len() + self.values.len() + 16 * self.len() + 64
+    }
+
+    /// The rows, copied out.
+    #[must_use]
+    pub fn rows(&self) -> Vec<DataRow> {
+        (0..self.len())
+            .map(|i| DataRow {
+                key: self.key(i).to_vec(),
+                trailer: self.trailer(i),
+                value: self.value(i).to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// A data block (DefaultKeySchema: 4-byte custom header, 7 columns), packed; `bytes` is
+/// the decompressed block, kept as the values' storage.
 ///
 /// # Errors
 /// [`Error::Corrupt`] for a malformed block; [`Error::Unsupported`] for a value stored
 /// out of line (value blocks, blob files: baton writes neither).
-pub fn data_block(bytes: &[u8]) -> Result<Vec<DataRow>> {
-    let b = Block::parse(bytes, 4)?;
+pub fn packed_data_block(bytes: Vec<u8>) -> Result<DataBlock> {
+    let b = Block::parse(&bytes, 4)?;
     let r = b.rows;
-    let prefixes = b.prefix_bytes(0, r)?;
+    let (mut keys, mut key_ends) = (Vec::new(), Vec::new());
+    prefix_bytes_into(
+        &bytes,
+        b.column(0, data_type::PREFIX_BYTES)?,
+        r,
+        &mut keys,
+        &mut key_ends,
+    )?;
     let suffixes = b.bytes(1, r)?;
+    if suffixes.iter().any(|s| !s.is_empty()) {
+        // Key suffixes (never written by baton's DefaultSplit): keys rebuilt one by one.
+        let mut with = Vec::with_capacity(keys.len());
+        let mut ends = Vec::with_capacity(r);
+        let mut from = 0;
+        for (i, s) in suffixes.iter().enumerate() {
+            with.extend_from_slice(&keys[from..key_ends[i] as usize]);
+            with.extend_from_slice(s);
+            from = key_ends[i] as usize;
+            ends.push(u32::try_from(with.len()).map_err(|_| bad("keys over 4 GiB"))?);
+        }
+        keys = with;
+        key_ends = ends;
+    }
     let trailers = b.uints(2, r)?;
-    let values = b.bytes(4, r)?;
     let external = b.bools(5, r)?;
     if external.iter().any(|x| *x) {
         return Err(Error::Unsupported {
@@ -286,17 +452,34 @@ pub fn data_block(bytes: &[u8]) -> Result<Vec<DataRow>> {
             operation: "values stored out of line (value blocks or blob files)",
         });
     }
-    Ok((0..r)
-        .map(|i| {
-            let mut key = prefixes[i].clone();
-            key.extend_from_slice(suffixes[i]);
-            DataRow {
-                key,
-                trailer: trailers[i],
-                value: values[i].to_vec(),
-            }
+    let base = bytes.as_ptr() as usize;
+    let value_spans = b
+        .bytes(4, r)?
+        .iter()
+        .map(|v| {
+            let start = v.as_ptr() as usize - base;
+            Ok((
+                u32::try_from(start).map_err(|_| bad("block over 4 GiB"))?,
+                u32::try_from(start + v.len()).map_err(|_| bad("block over 4 GiB"))?,
+            ))
         })
-        .collect())
+        .collect::<Result<Vec<_>>>()?;
+    drop(b);
+    Ok(DataBlock {
+        keys,
+        key_ends,
+        trailers,
+        values: bytes,
+        value_spans,
+    })
+}
+
+/// Every row of a data block (DefaultKeySchema: 4-byte custom header, 7 columns).
+///
+/// # Errors
+/// As [`packed_data_block`].
+pub fn data_block(bytes: &[u8]) -> Result<Vec<DataRow>> {
+    Ok(packed_data_block(bytes.to_vec())?.rows())
 }
 
 /// An index row: the separator and the referenced block (data block or partition).

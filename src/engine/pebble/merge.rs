@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::PebbleDir;
-use super::colblk::{DataRow, Span};
+use super::colblk::{DataBlock, Span};
 use super::manifest::{InternalKey, Table};
 use super::sst::Sst;
 use super::wal;
@@ -121,7 +121,7 @@ pub struct BlockCache {
 
 #[derive(Debug, Default)]
 struct CacheInner {
-    blocks: HashMap<(u64, u64), (Arc<Vec<DataRow>>, usize, u64)>,
+    blocks: HashMap<(u64, u64), (Arc<DataBlock>, usize, u64)>,
     used: usize,
     tick: u64,
     hits: u64,
@@ -141,8 +141,8 @@ impl BlockCache {
     fn get_or_load(
         &self,
         key: (u64, u64),
-        load: impl FnOnce() -> Result<Vec<DataRow>>,
-    ) -> Result<Arc<Vec<DataRow>>> {
+        load: impl FnOnce() -> Result<DataBlock>,
+    ) -> Result<Arc<DataBlock>> {
         {
             let mut c = self
                 .inner
@@ -161,10 +161,7 @@ impl BlockCache {
         // Decoded outside the lock: two threads may both decode a block, never block each
         // other on I/O.
         let rows = Arc::new(load()?);
-        let size = rows
-            .iter()
-            .map(|r| r.key.len() + r.value.len() + 64)
-            .sum::<usize>();
+        let size = rows.size();
         let mut c = self
             .inner
             .lock()
@@ -211,7 +208,7 @@ pub struct Db {
     pub tables: Vec<LiveTable>,
     tombstones: Vec<Tombstone>,
     /// Unflushed WAL points, in internal-key order.
-    memtable: Arc<Vec<DataRow>>,
+    memtable: Arc<DataBlock>,
     cache: BlockCache,
 }
 
@@ -269,7 +266,7 @@ impl Db {
             dir,
             tables,
             tombstones,
-            memtable: Arc::new(replayed.points),
+            memtable: Arc::new(DataBlock::from_rows(replayed.points)?),
             cache: BlockCache::new(cache_bytes),
         })
     }
@@ -289,7 +286,7 @@ impl Db {
     pub fn scan(self: &Arc<Self>, lower: &[u8], upper: Option<&[u8]>) -> Result<Scan> {
         let mut cursors = Vec::new();
         if !self.memtable.is_empty() {
-            let pos = self.memtable.partition_point(|r| r.key.as_slice() < lower);
+            let pos = self.memtable.seek(lower);
             cursors.push(Cursor {
                 table: None,
                 done: false,
@@ -315,12 +312,12 @@ impl Db {
                 table: Some(i),
                 done: false,
                 block,
-                rows: Arc::new(Vec::new()),
+                rows: Arc::new(DataBlock::default()),
                 pos: 0,
             };
             if block < t.sst.blocks.len() {
                 c.rows = self.block(t, block)?;
-                c.pos = c.rows.partition_point(|r| r.key.as_slice() < start);
+                c.pos = c.rows.seek(start);
             }
             cursors.push(c);
         }
@@ -372,7 +369,7 @@ impl Db {
             .map(|(_, v)| v))
     }
 
-    fn block(&self, t: &LiveTable, block: usize) -> Result<Arc<Vec<DataRow>>> {
+    fn block(&self, t: &LiveTable, block: usize) -> Result<Arc<DataBlock>> {
         let handle = t.sst.blocks[block].handle;
         self.cache
             .get_or_load((t.file_number, handle.offset), || t.sst.data_rows(handle))
@@ -401,7 +398,7 @@ struct Cursor {
     /// Past the table's bounds or the scan's range: nothing more to read.
     done: bool,
     block: usize,
-    rows: Arc<Vec<DataRow>>,
+    rows: Arc<DataBlock>,
     pos: usize,
 }
 
@@ -426,14 +423,12 @@ impl Scan {
             if c.done {
                 return Ok(());
             }
-            if let Some(row) = c.rows.get(c.pos) {
+            if c.pos < c.rows.len() {
+                let key = c.rows.key(c.pos);
                 let past_table = c
                     .table
-                    .is_some_and(|t| !db.tables[t].bounds.below_upper(&row.key));
-                let past_scan = self
-                    .upper
-                    .as_deref()
-                    .is_some_and(|u| row.key.as_slice() >= u);
+                    .is_some_and(|t| !db.tables[t].bounds.below_upper(key));
+                let past_scan = self.upper.as_deref().is_some_and(|u| key >= u);
                 if past_table || past_scan {
                     c.done = true;
                 }
@@ -459,9 +454,11 @@ impl Scan {
         if c.done {
             return None;
         }
-        let row = c.rows.get(c.pos)?;
+        if c.pos >= c.rows.len() {
+            return None;
+        }
         let seq = c.table.and_then(|t| self.db.tables[t].synthetic_seqnum);
-        Some((row.key.as_slice(), with_seqnum(row.trailer, seq)))
+        Some((c.rows.key(c.pos), with_seqnum(c.rows.trailer(c.pos), seq)))
     }
 
     /// The next live row, borrowed from its decoded block (no copy).
@@ -539,7 +536,7 @@ impl Scan {
 /// A live key and its value, borrowed from the decoded block that holds them.
 #[derive(Clone, Debug)]
 pub struct LiveRow {
-    rows: Arc<Vec<DataRow>>,
+    rows: Arc<DataBlock>,
     index: usize,
 }
 
@@ -547,13 +544,13 @@ impl LiveRow {
     /// The user key.
     #[must_use]
     pub fn key(&self) -> &[u8] {
-        &self.rows[self.index].key
+        self.rows.key(self.index)
     }
 
     /// The value.
     #[must_use]
     pub fn value(&self) -> &[u8] {
-        &self.rows[self.index].value
+        self.rows.value(self.index)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::colblk::{self, DataRow, Span};
+use super::colblk::{self, DataBlock, DataRow, Span};
 use super::rowblk;
 use super::table::{BlockHandle, TableFile, attribute};
 use crate::error::{Error, Result};
@@ -177,13 +177,13 @@ impl Sst {
     /// # Errors
     /// [`Error::Corrupt`] for a damaged block; [`Error::Unsupported`] for values stored
     /// out of line.
-    pub fn data_rows(&self, handle: BlockHandle) -> Result<Vec<DataRow>> {
+    pub fn data_rows(&self, handle: BlockHandle) -> Result<DataBlock> {
         let block = self.file.block(handle)?;
         if self.file.is_columnar() {
-            return colblk::data_block(&block);
+            return colblk::packed_data_block(block);
         }
         let value_prefix = self.file.footer.version >= 3;
-        rowblk::entries(&block)?
+        let rows = rowblk::entries(&block)?
             .into_iter()
             .map(|(key, mut value)| {
                 let (user, trailer) = rowblk::split_internal_key(&key)?;
@@ -208,7 +208,8 @@ impl Sst {
                     value,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        DataBlock::from_rows(rows)
     }
 
     /// Reads every block the table references (for `verify`): each data block decodes
@@ -382,7 +383,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![b"b".to_vec(), b"d".to_vec()]
         );
-        let rows = sst.data_rows(sst.blocks[0].handle).unwrap();
+        let rows = sst.data_rows(sst.blocks[0].handle).unwrap().rows();
         assert_eq!(
             rows,
             vec![
@@ -399,7 +400,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            sst.data_rows(sst.blocks[1].handle).unwrap()[0].value,
+            sst.data_rows(sst.blocks[1].handle).unwrap().value(0),
             b"three"
         );
         assert_eq!(

@@ -280,7 +280,7 @@ impl PebbleStore {
                 .ok_or_else(invalid_token)?;
             (i, Some(key))
         };
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(size.min(1024));
         let mut last = None;
         for (i, r) in ranges.iter().enumerate().skip(first) {
             let lower = match (&resume, i == first) {
@@ -587,28 +587,40 @@ fn writes_refused(operation: &'static str) -> Error {
     Error::ReadOnly { operation }
 }
 
-/// Counts keys of `range` by their first tuple component (keys are sorted, so equal
-/// components are adjacent).
+/// Counts the keys under `header` by their first tuple component (keys are sorted, so
+/// equal components are adjacent: each run is compared in place and decoded once).
 fn count_by_first(db: &Arc<Db>, header: &[u8]) -> Result<BTreeMap<String, u64>> {
     let mut out: BTreeMap<String, u64> = BTreeMap::new();
     let mut current: Option<(Vec<u8>, u64)> = None;
-    for entry in db.scan_keys(header, keys::upper_bound(header).as_deref())? {
-        let k = entry?;
-        let first = first_component(&k, header.len())?;
+    let mut scan = db.scan(header, keys::upper_bound(header).as_deref())?;
+    let flush = |out: &mut BTreeMap<String, u64>, (raw, n): (Vec<u8>, u64)| -> Result<()> {
+        let name = first_component(&raw, header.len())?;
+        *out.entry(String::from_utf8_lossy(&name).into_owned())
+            .or_default() += n;
+        Ok(())
+    };
+    while let Some(row) = scan.next_row()? {
+        let k = row.key();
+        // The escaped first component, with its leading separator.
+        let rest = &k[header.len().min(k.len())..];
+        let end = rest
+            .iter()
+            .skip(1)
+            .position(|b| *b == 0)
+            .map_or(rest.len(), |p| p + 1);
+        let raw = &rest[..end];
         match &mut current {
-            Some((c, n)) if *c == first => *n += 1,
+            Some((c, n)) if c.get(header.len()..) == Some(raw) => *n += 1,
             _ => {
-                if let Some((c, n)) = current.take() {
-                    *out.entry(String::from_utf8_lossy(&c).into_owned())
-                        .or_default() += n;
+                if let Some(done) = current.take() {
+                    flush(&mut out, done)?;
                 }
-                current = Some((first, 1));
+                current = Some((k[..header.len().min(k.len()) + end].to_vec(), 1));
             }
         }
     }
-    if let Some((c, n)) = current {
-        *out.entry(String::from_utf8_lossy(&c).into_owned())
-            .or_default() += n;
+    if let Some(done) = current {
+        flush(&mut out, done)?;
     }
     Ok(out)
 }
@@ -820,12 +832,9 @@ impl Reader for PebbleStore {
         let resource_type_ids = count_by_first(db, &keys::header(family::RESOURCE_TYPE))?
             .into_keys()
             .collect();
-        let assets = db
-            .scan_keys(
-                &keys::header(family::ASSET),
-                keys::upper_bound(&keys::header(family::ASSET)).as_deref(),
-            )?
-            .try_fold(0u64, |n, k| k.map(|_| n + 1))?;
+        let assets = count_by_first(db, &keys::header(family::ASSET))?
+            .values()
+            .sum();
         Ok(ObjectCounts {
             resource_type_ids,
             resources_by_type: count_by_first(db, &keys::header(family::RESOURCE))?,

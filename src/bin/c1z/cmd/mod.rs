@@ -2,6 +2,7 @@
 //! and prints.
 
 mod assets;
+mod bench;
 mod convert;
 mod entitlements;
 mod expand;
@@ -96,6 +97,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             payload_encoding,
         } => convert::run(&input, &output, &engine, &payload_encoding),
         Command::Verify { file, json } => verify::run(&file, json),
+        Command::Bench {
+            file,
+            sync_id,
+            json,
+        } => bench::run(&file, sync_id.as_deref(), json),
         Command::Expand {
             input,
             output,

@@ -28,7 +28,7 @@ pub(crate) fn terminal_width() -> Option<usize> {
     Some(ioctl_width().unwrap_or(80))
 }
 
-#[cfg(unix)]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn ioctl_width() -> Option<usize> {
     let mut size = libc::winsize {
@@ -43,7 +43,7 @@ fn ioctl_width() -> Option<usize> {
     (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
-#[cfg(not(unix))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn ioctl_width() -> Option<usize> {
     None
 }
