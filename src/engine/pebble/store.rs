@@ -267,6 +267,20 @@ impl PebbleStore {
         page: &PageRequest,
         mut decode: impl FnMut(&[u8], &[u8]) -> Result<Option<T>>,
     ) -> Result<Page<T>> {
+        self.page_into(ranges, page, |k, v, out| {
+            out.extend(decode(k, v)?);
+            Ok(())
+        })
+    }
+
+    /// [`PebbleStore::page`] with `decode` pushing the row's item (if kept) onto the page
+    /// itself: large items (grants) are built in place, not moved through return values.
+    fn page_into<T>(
+        &self,
+        ranges: &[Range],
+        page: &PageRequest,
+        mut decode: impl FnMut(&[u8], &[u8], &mut Vec<T>) -> Result<()>,
+    ) -> Result<Page<T>> {
         let size = page.effective_size() as usize;
         let (first, resume) = if page.token.is_empty() {
             (0, None)
@@ -280,7 +294,7 @@ impl PebbleStore {
                 .ok_or_else(invalid_token)?;
             (i, Some(key))
         };
-        let mut items = Vec::with_capacity(size.min(1024));
+        let mut items = Vec::with_capacity(size.min(1024) + 1);
         let mut last = None;
         for (i, r) in ranges.iter().enumerate().skip(first) {
             let lower = match (&resume, i == first) {
@@ -293,11 +307,14 @@ impl PebbleStore {
             };
             let mut scan = self.db.scan(&lower, r.upper.as_deref())?;
             while let Some(row) = scan.next_row()? {
-                let Some(item) = decode(row.key(), row.value())? else {
+                let before = items.len();
+                decode(row.key(), row.value(), &mut items)?;
+                if items.len() == before {
                     continue;
-                };
-                if items.len() == size {
+                }
+                if items.len() > size {
                     // One more row exists: the page is not the last.
+                    items.truncate(size);
                     return Ok(Page {
                         items,
                         next_page_token: last
@@ -305,7 +322,6 @@ impl PebbleStore {
                             .unwrap_or_default(),
                     });
                 }
-                items.push(item);
                 last = Some(row);
             }
         }
@@ -806,11 +822,14 @@ impl Reader for PebbleStore {
     fn list_grants(&self, query: &GrantQuery, page: &PageRequest) -> Result<Page<GrantRecord>> {
         self.on_sync(&query.sync, || {
             let (ranges, source) = self.grant_ranges(query)?;
-            self.page(&ranges, page, |k, v| {
-                Ok(self
-                    .grant_row(source, k, v)?
-                    .map(records::grant)
-                    .filter(|g| grant_matches(query, g)))
+            self.page_into(&ranges, page, |k, v, out| {
+                if let Some(r) = self.grant_row(source, k, v)? {
+                    out.push(records::grant(r));
+                    if out.last().is_some_and(|g| !grant_matches(query, g)) {
+                        out.pop();
+                    }
+                }
+                Ok(())
             })
         })
     }
