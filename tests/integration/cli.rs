@@ -454,3 +454,23 @@ fn pebble_files_work_with_every_command() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("-o OUT"));
 }
+
+/// `c1z bench` measures every workload on any engine's file and reports what it read.
+#[test]
+fn bench_reports_every_workload() {
+    let Some(samples) = samples() else { return };
+    for file in [
+        samples.join("current/v025-full.pebble.c1z"),
+        samples.join("current/v025-multi.c1z"),
+    ] {
+        let v = json(&c1z(&["bench", file.to_str().unwrap(), "--json"]));
+        assert_eq!(v["grants"], 1502, "{}", file.display());
+        let w = v["workloads"].as_array().unwrap();
+        assert_eq!(w.len(), 6);
+        assert_eq!(w[2]["workload"], "stream every grant");
+        assert_eq!(w[2]["ops"], 1502);
+        assert!(w[3]["ops"].as_u64().unwrap() > 10, "gets: {}", w[3]);
+        assert!(w[3]["p99_us"].as_f64().unwrap() >= w[3]["p50_us"].as_f64().unwrap());
+        assert!(v["peak_rss_bytes"].as_u64().unwrap() > 0);
+    }
+}
