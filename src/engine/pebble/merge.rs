@@ -121,7 +121,10 @@ pub struct BlockCache {
 
 #[derive(Debug, Default)]
 struct CacheInner {
+    /// Block → (rows, size, last use).
     blocks: HashMap<(u64, u64), (Arc<DataBlock>, usize, u64)>,
+    /// Last use → block: the least recently used is the first entry.
+    by_use: std::collections::BTreeMap<u64, (u64, u64)>,
     used: usize,
     tick: u64,
     hits: u64,
@@ -151,8 +154,10 @@ impl BlockCache {
             c.tick += 1;
             let tick = c.tick;
             if let Some(entry) = c.blocks.get_mut(&key) {
-                entry.2 = tick;
+                let old = std::mem::replace(&mut entry.2, tick);
                 let rows = entry.0.clone();
+                c.by_use.remove(&old);
+                c.by_use.insert(tick, key);
                 c.hits += 1;
                 return Ok(rows);
             }
@@ -166,19 +171,17 @@ impl BlockCache {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.tick += 1;
         let tick = c.tick;
         if let Some(old) = c.blocks.insert(key, (rows.clone(), size, tick)) {
             c.used -= old.1;
+            c.by_use.remove(&old.2);
         }
+        c.by_use.insert(tick, key);
         c.used += size;
+        // The least recently used go first; the block just loaded is the most recent.
         while c.used > self.budget && c.blocks.len() > 1 {
-            let Some(oldest) = c
-                .blocks
-                .iter()
-                .filter(|(k, _)| **k != key)
-                .min_by_key(|(_, v)| v.2)
-                .map(|(k, _)| *k)
-            else {
+            let Some((_, oldest)) = c.by_use.pop_first() else {
                 break;
             };
             if let Some(old) = c.blocks.remove(&oldest) {
