@@ -93,7 +93,7 @@ pub fn resource(r: rec::ResourceRecord) -> Record<Resource> {
             annotations: r.annotations,
             description: r.description,
             profile: r.profile,
-            icon: (!r.icon_asset_external_id.is_empty()).then(|| AssetRef {
+            icon: (!r.icon_asset_external_id.is_empty()).then_some(AssetRef {
                 id: r.icon_asset_external_id,
             }),
             status: r.status.map(|s| Status {

@@ -491,14 +491,14 @@ impl PebbleStore {
             return Ok((ranges, GrantSource::Primary));
         }
         let by_principal = keys::index_header(index::BY_PRINCIPAL);
-        if self.by_principal_complete {
-            if let Some(p) = &q.principal {
-                let prefix = keys::prefix(
-                    &by_principal,
-                    &[p.resource_type.as_bytes(), p.resource.as_bytes()],
-                );
-                return Ok((vec![Range::prefix(prefix)], GrantSource::ByPrincipal));
-            }
+        if self.by_principal_complete
+            && let Some(p) = &q.principal
+        {
+            let prefix = keys::prefix(
+                &by_principal,
+                &[p.resource_type.as_bytes(), p.resource.as_bytes()],
+            );
+            return Ok((vec![Range::prefix(prefix)], GrantSource::ByPrincipal));
         }
         if let Some(r) = &q.resource {
             let prefix = keys::prefix(

@@ -174,6 +174,7 @@ impl<W: Write> RowSink for TableSink<W> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
