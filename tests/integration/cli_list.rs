@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use c1z::{C1zFile, SyncType, WriterExt};
 use serde_json::Value;
 
-use crate::util::{child, entitlement, grant, resource, resource_type, rid, samples};
+use crate::util::{child, entitlement, grant, normalized, resource, resource_type, rid, samples};
 
 const MULTI: &str = "current/v025-multi.c1z";
 const PEBBLE: &str = "current/v025-full.pebble.c1z";
@@ -49,20 +49,6 @@ fn baton(samples: &Path, name: &str) -> Value {
         bytes
     };
     serde_json::from_slice(&bytes).unwrap()
-}
-
-/// Numbers as f64: `google.protobuf.Struct` numbers are doubles, printed `55` by Go and
-/// `55.0` by serde.
-fn normalized(v: Value) -> Value {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Number(n), Value::Number),
-        Value::Array(a) => Value::Array(a.into_iter().map(normalized).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, normalized(v))).collect()),
-        other => other,
-    }
 }
 
 /// The rows of an envelope keyed by `key` (baton prints `{}` for an empty list).

@@ -17,7 +17,7 @@ use c1z::{C1zFile, Error, OpenOptions};
 use c1z::{GrantRecord, ResourceKey, SyncId};
 use serde_json::Value;
 
-use crate::util::samples;
+use crate::util::{normalized, samples};
 
 fn current(name: &str) -> Option<PathBuf> {
     samples().map(|s| s.join("current").join(name))
@@ -62,20 +62,6 @@ fn listed(v: &Value, list: &str, field: &str) -> Vec<Value> {
         .iter()
         .map(|x| x[field].clone())
         .collect()
-}
-
-/// Numbers as f64: `google.protobuf.Struct` numbers are doubles, which Go prints as `55`
-/// and serde as `55.0`; both parse to the same value.
-fn normalized(v: Value) -> Value {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Number(n), Value::Number),
-        Value::Array(a) => Value::Array(a.into_iter().map(normalized).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, normalized(v))).collect()),
-        other => other,
-    }
 }
 
 /// JSON objects keyed by a field, for comparison regardless of order.

@@ -229,3 +229,18 @@ pub fn put_encoded(
     load.put_encoded_grants(sync, rows)?;
     load.finish()
 }
+
+/// JSON with every number as f64: `google.protobuf.Struct` numbers are doubles, which Go
+/// prints as `55` and serde as `55.0`; both parse to the same value.
+pub fn normalized(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Number(n), Value::Number),
+        Value::Array(a) => Value::Array(a.into_iter().map(normalized).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, normalized(v))).collect()),
+        other => other,
+    }
+}

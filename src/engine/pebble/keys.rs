@@ -217,9 +217,10 @@ pub fn meta(name: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Every colon split of `id` into (rt, rid, tail) entitlement identities with the `1`
-/// flag, plus the unprefixed identity of each (rt, rid) candidate is not derivable; the
-/// callers try these with point gets (baton's bare-id lookup).
+/// Every split of `id` at two of its colons: `(before the first, between, after the
+/// second)`. An entitlement id `rt:rid:tail` is one of its splits, a grant id
+/// `entitlement:principal_type:principal_id` another; callers try each with point gets
+/// (baton's bare-id lookup).
 #[must_use]
 pub fn colon_splits(id: &str) -> Vec<(&str, &str, &str)> {
     let colons: Vec<usize> = id.match_indices(':').map(|(i, _)| i).collect();

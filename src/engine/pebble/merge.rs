@@ -132,6 +132,13 @@ struct CacheInner {
 }
 
 impl BlockCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        // A panic elsewhere cannot leave the map inconsistent: each update is whole.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A cache of about `budget` bytes of decoded rows.
     #[must_use]
     pub fn new(budget: usize) -> Self {
@@ -147,10 +154,7 @@ impl BlockCache {
         load: impl FnOnce() -> Result<DataBlock>,
     ) -> Result<Arc<DataBlock>> {
         {
-            let mut c = self
-                .inner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut c = self.lock();
             c.tick += 1;
             let tick = c.tick;
             if let Some(entry) = c.blocks.get_mut(&key) {
@@ -167,10 +171,7 @@ impl BlockCache {
         // other on I/O.
         let rows = Arc::new(load()?);
         let size = rows.size();
-        let mut c = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut c = self.lock();
         c.tick += 1;
         let tick = c.tick;
         if let Some(old) = c.blocks.insert(key, (rows.clone(), size, tick)) {
@@ -194,10 +195,7 @@ impl BlockCache {
     /// Bytes of decoded rows held, and (hits, misses) so far.
     #[must_use]
     pub fn usage(&self) -> (usize, u64, u64) {
-        let c = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = self.lock();
         (c.used, c.hits, c.misses)
     }
 }

@@ -400,52 +400,37 @@ impl PebbleStore {
 
     /// The grant primary key of `id`, if such a grant exists.
     fn find_grant(&self, id: &str) -> Result<Option<(Vec<u8>, rec::GrantRecord)>> {
-        // Canonical ids first: entitlement id, then principal type and id (the last two
-        // colon splits are the likeliest, so they are tried first).
-        let colons: Vec<usize> = id.match_indices(':').map(|(i, _)| i).collect();
-        let mut splits = Vec::new();
-        for (a, &i) in colons.iter().enumerate() {
-            for &j in &colons[a + 1..] {
-                splits.push((i, j));
-            }
-        }
-        splits.sort_by_key(|&(i, j)| std::cmp::Reverse((j, i)));
         let header = keys::header(family::GRANT);
-        for (i, j) in splits {
-            let (ent, prt, pid) = (&id[..i], &id[i + 1..j], &id[j + 1..]);
-            let mut candidates: Vec<EntitlementIdentity> = Vec::new();
-            let ent_colons: Vec<usize> = ent.match_indices(':').map(|(i, _)| i).collect();
-            for (a, &x) in ent_colons.iter().enumerate() {
-                for &y in &ent_colons[a + 1..] {
-                    candidates.push(EntitlementIdentity::new(&ent[..x], &ent[x + 1..y], ent));
-                }
-            }
-            for e in candidates {
-                let [a, b, c, d] = e.parts();
-                let k = keys::key(&header, &[a, b, c, d, prt.as_bytes(), pid.as_bytes()]);
-                if let Some(r) = self.get::<rec::GrantRecord>("pebble grant", &k)?
+        // (entitlement id, principal type, principal id) splits; the last two colons are
+        // the likeliest principal, so they are tried first.
+        let mut splits = keys::colon_splits(id);
+        splits.sort_by_key(|(e, p, _)| std::cmp::Reverse((e.len() + p.len(), e.len())));
+        let grant_at = |e: &EntitlementIdentity, prt: &str, pid: &str| {
+            let [a, b, c, d] = e.parts();
+            let k = keys::key(&header, &[a, b, c, d, prt.as_bytes(), pid.as_bytes()]);
+            Ok::<_, Error>(
+                self.get::<rec::GrantRecord>("pebble grant", &k)?
+                    .map(|r| (k, r)),
+            )
+        };
+        for &(ent, prt, pid) in &splits {
+            for (rt, rid, _) in keys::colon_splits(ent) {
+                let e = EntitlementIdentity::new(rt, rid, ent);
+                if let Some((k, r)) = grant_at(&e, prt, pid)?
                     && (r.external_id.is_empty() || r.external_id == id)
                 {
                     return Ok(Some((k, r)));
                 }
             }
         }
-        // Grants under an unprefixed entitlement, and ids of another shape.
+        // Ids of another shape, then grants under an unprefixed entitlement.
         if let Some(k) = self.irregular_grants()?.get(id) {
             return Ok(self.get("pebble grant", k)?.map(|r| (k.clone(), r)));
         }
-        for (i, j) in colons
-            .iter()
-            .enumerate()
-            .flat_map(|(a, &i)| colons[a + 1..].iter().map(move |&j| (i, j)))
-        {
-            let (ent, prt, pid) = (&id[..i], &id[i + 1..j], &id[j + 1..]);
+        for &(ent, prt, pid) in &splits {
             if let Some(ek) = self.unprefixed_entitlements()?.get(ent) {
-                let c = keys::components(ek, 2)?;
-                let e = EntitlementIdentity::from_components(&c)?;
-                let [a, b, c, d] = e.parts();
-                let k = keys::key(&header, &[a, b, c, d, prt.as_bytes(), pid.as_bytes()]);
-                if let Some(r) = self.get::<rec::GrantRecord>("pebble grant", &k)?
+                let e = EntitlementIdentity::from_components(&keys::components(ek, 2)?)?;
+                if let Some((k, r)) = grant_at(&e, prt, pid)?
                     && r.external_id.is_empty()
                 {
                     return Ok(Some((k, r)));
