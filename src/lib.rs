@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![deny(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 
+pub mod access;
 pub mod codec;
 pub mod convert;
 pub mod engine;

@@ -45,6 +45,15 @@ pub enum Listing {
     Syncs,
     /// c1z's own (baton has no asset list): `{"assets":[{"id":…,"contentType":…,"size":…}]}`.
     Assets,
+    /// c1z's own: a principal's access by resource,
+    /// `{"access":[{"resource":…,"resourceType":…,"grants":[{"grant":…,"entitlement":…,"direct":…}]}]}`.
+    Access,
+    /// c1z's own: grant rows (as [`Listing::Grants`]) with `direct` and the `via` chain
+    /// that explains a derived grant, under `grants`.
+    Holders,
+    /// c1z's own: principal rows (as [`Listing::Principals`]) with `in` (`both`, `only_a`,
+    /// `only_b`), under `principals`.
+    Comparison,
 }
 
 impl Listing {
@@ -55,9 +64,11 @@ impl Listing {
             Listing::ResourceTypes => "resourceTypes",
             Listing::Resources | Listing::Principals => "resources",
             Listing::Entitlements => "entitlements",
-            Listing::Grants => "grants",
+            Listing::Grants | Listing::Holders => "grants",
             Listing::Syncs => "syncs",
             Listing::Assets => "assets",
+            Listing::Access => "access",
+            Listing::Comparison => "principals",
         }
     }
 }
@@ -82,6 +93,12 @@ impl Row {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| &**v)
+    }
+
+    /// The row with one more named object after the others.
+    #[must_use]
+    pub fn with_field(self, key: &'static str, value: Value) -> Self {
+        self.with(key, value)
     }
 
     /// The row as one JSON object (a copy; [`Row`] serializes directly without one).

@@ -142,6 +142,63 @@ pub(crate) enum Command {
         #[arg(short = 'e', long, value_name = "ENTITLEMENT")]
         entitlement: String,
     },
+    /// Everything one principal holds, grouped by resource (one indexed query by
+    /// principal), each grant marked direct or inherited.
+    #[command(after_help = "Examples:\n  \
+        c1z access FILE user:alice\n  \
+        c1z access FILE user:alice -o json | jq -r '.access[].grants[].grant.entitlement.id'")]
+    Access {
+        #[command(flatten)]
+        list: ListArgs,
+        /// The principal.
+        #[arg(value_name = "TYPE:ID", value_parser = resource_key)]
+        principal: ResourceKey,
+    },
+    /// Every holder of a resource's entitlements, and for each inherited grant the chain of
+    /// sources that explains it (grant < source entitlement < … < a direct grant).
+    #[command(after_help = "Examples:\n  \
+        c1z who-can-access FILE app:github\n  \
+        c1z who-can-access FILE group:eng --entitlement group:eng:member -o ndjson \\\n    \
+        | jq -c '[.grant.principal.id.resource, [.via[]?.entitlement]]'")]
+    WhoCanAccess {
+        #[command(flatten)]
+        list: ListArgs,
+        /// The resource.
+        #[arg(value_name = "TYPE:ID", value_parser = resource_key)]
+        resource: ResourceKey,
+        /// Only holders of this entitlement of the resource.
+        #[arg(short = 'e', long, value_name = "ENTITLEMENT")]
+        entitlement: Option<String>,
+    },
+    /// The principals two entitlements share, and those only one has (like baton's
+    /// `principals compare`). The second may be in another file or sync.
+    #[command(after_help = "Examples:\n  \
+        c1z compare FILE group:eng:member group:ops:member\n  \
+        c1z compare OLD.c1z app:github:admin app:github:admin --other-file NEW.c1z --only only-b\n  \
+        c1z compare FILE role:a:assigned role:b:assigned --summary -o json")]
+    Compare {
+        #[command(flatten)]
+        list: ListArgs,
+        /// The first entitlement (A), in FILE.
+        #[arg(value_name = "ENT_A")]
+        entitlement_a: String,
+        /// The second entitlement (B), in FILE or in --other-file.
+        #[arg(value_name = "ENT_B")]
+        entitlement_b: String,
+        /// The file B is read from (default: FILE).
+        #[arg(long, value_name = "FILE_B")]
+        other_file: Option<PathBuf>,
+        /// The sync B is read from (default: --sync-id for the same file, else baton's
+        /// default sync of FILE_B).
+        #[arg(long, value_name = "ID")]
+        other_sync_id: Option<String>,
+        /// Only the principals on one side.
+        #[arg(long, value_enum, value_name = "SIDE")]
+        only: Option<CompareSide>,
+        /// Print the three counts only.
+        #[arg(long)]
+        summary: bool,
+    },
     /// List the sync runs of a file, in creation order.
     #[command(after_help = "Examples:\n  \
         c1z syncs FILE\n  \
@@ -262,6 +319,17 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A side of `c1z compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompareSide {
+    /// Principals holding both entitlements.
+    Both,
+    /// Principals holding only A.
+    OnlyA,
+    /// Principals holding only B.
+    OnlyB,
 }
 
 #[derive(Debug, Subcommand)]

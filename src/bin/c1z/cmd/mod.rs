@@ -1,8 +1,10 @@
 //! One module per subcommand; each opens through the library, calls one library function
 //! and prints.
 
+mod access;
 mod assets;
 mod bench;
+mod compare;
 mod convert;
 mod entitlements;
 mod expand;
@@ -16,6 +18,7 @@ mod resources;
 mod stats;
 mod syncs;
 mod verify;
+mod who_can_access;
 
 use std::process::ExitCode;
 
@@ -56,6 +59,31 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         ),
         Command::Principals { list, entitlement } => principals::run(&list, &entitlement),
+        Command::Access { list, principal } => access::run(&list, &principal),
+        Command::WhoCanAccess {
+            list,
+            resource,
+            entitlement,
+        } => who_can_access::run(&list, &resource, entitlement.as_deref()),
+        Command::Compare {
+            list,
+            entitlement_a,
+            entitlement_b,
+            other_file,
+            other_sync_id,
+            only,
+            summary,
+        } => compare::run(
+            &list,
+            &compare::Comparison {
+                entitlement_a: &entitlement_a,
+                entitlement_b: &entitlement_b,
+                other_file: other_file.as_deref(),
+                other_sync_id: other_sync_id.as_deref(),
+                only,
+                summary,
+            },
+        ),
         Command::Syncs { file, output } => syncs::run(&file, output),
         Command::Assets { list } => assets::list(&list),
         Command::Asset {
