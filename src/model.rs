@@ -156,6 +156,9 @@ pub mod wall {
     /// suffix is dropped (the wall clock as written is kept), as is a trailing `Z`.
     #[must_use]
     pub fn parse(s: &str) -> Option<NaiveDateTime> {
+        if let Some(t) = super::parse_canonical(s.as_bytes()) {
+            return Some(t);
+        }
         let s = s.trim();
         let s = s.strip_suffix('Z').unwrap_or(s);
         for layout in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z"] {
@@ -177,6 +180,40 @@ pub mod wall {
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f…]` (1–9 fraction digits), the layout c1z and baton write, read
+/// without chrono's format machinery: it is parsed once per row of every SQLite read.
+/// Anything else is `None` (the general layouts then apply).
+fn parse_canonical(b: &[u8]) -> Option<NaiveDateTime> {
+    fn num(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    }
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let nanos = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            num(digits)? * 10u32.pow(9 - u32::try_from(digits.len()).ok()?)
+        }
+        _ => return None,
+    };
+    let year = i32::try_from(num(&b[0..4])?).ok()?;
+    chrono::NaiveDate::from_ymd_opt(year, num(&b[5..7])?, num(&b[8..10])?)?.and_hms_nano_opt(
+        num(&b[11..13])?,
+        num(&b[14..16])?,
+        num(&b[17..19])?,
+        nanos,
+    )
 }
 
 /// One row of the sync-run table.
@@ -318,3 +355,58 @@ pub type ResourceTypeRecord = Record<ResourceType>;
 pub type ResourceRecord = Record<Resource>;
 /// A stored entitlement.
 pub type EntitlementRecord = Record<Entitlement>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_canonical_fast_path_agrees_with_chrono() {
+        for s in [
+            "2026-11-22 14:45:44",
+            "2026-11-22 14:45:44.5",
+            "2026-11-22 14:45:44.000123",
+            "2026-11-22 14:45:44.779799210",
+            "0001-01-01 00:00:00",
+        ] {
+            assert_eq!(
+                parse_canonical(s.as_bytes()),
+                Some(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()),
+                "{s}"
+            );
+        }
+        for s in [
+            "2026-13-01 00:00:00",
+            "2026-02-30 00:00:00",
+            "2026-01-01 24:00:00",
+            "2026-01-01T00:00:00",
+            "2026-01-01 00:00:00.",
+            "2026-01-01 00:00:00.1234567890",
+            "2026-01-01 00:00:00+02:00",
+            "2026-01-01 0a:00:00",
+            "+026-01-01 00:00:00",
+        ] {
+            assert_eq!(parse_canonical(s.as_bytes()), None, "{s}");
+        }
+        // The general layouts still apply where the fast path declines.
+        assert_eq!(
+            wall::parse("2026-01-01T10:00:00Z"),
+            wall::parse("2026-01-01 10:00:00")
+        );
+        assert_eq!(
+            wall::parse("2026-01-01 10:00:00+02:00"),
+            wall::parse("2026-01-01 10:00:00")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn formatted_times_parse_back(secs in 0i64..253_402_300_799, nanos in 0u32..1_000_000_000) {
+            let t = chrono::DateTime::from_timestamp(secs, nanos).unwrap().naive_utc();
+            prop_assert_eq!(wall::parse(&wall::format(&t)), Some(t));
+            prop_assert_eq!(parse_canonical(wall::format(&t).as_bytes()), Some(t));
+        }
+    }
+}
