@@ -12,6 +12,7 @@ use crate::format::{self, Format, v3};
 use crate::model::{SyncId, SyncRun, wall};
 use crate::pb::c1::storage::v3::SyncType as StorageSyncType;
 use crate::store::{Reader, ReaderExt};
+use crate::sync::{SyncStats, compute_stats};
 
 /// One sync run as `info` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -239,6 +240,104 @@ pub fn choose_sync<R: Reader + ?Sized>(store: &R, explicit: Option<&SyncId>) -> 
             unfinished_fallback: true,
         })
         .ok_or_else(|| Error::not_found("sync run", "(the file has no sync runs)"))
+}
+
+/// The stats of `run` as `c1z stats` shows them: the stats stored with the run where baton
+/// would reuse them (one row read, however large the sync), else (or with `recount`)
+/// counted from the rows. The flag says which.
+///
+/// # Errors
+/// Engine errors.
+pub fn sync_stats<R: Reader + ?Sized>(
+    store: &R,
+    run: &SyncRun,
+    recount: bool,
+) -> Result<(SyncStats, bool)> {
+    if !recount && let Some(cached) = crate::sync::stats::cached_stats(run) {
+        return Ok((cached, true));
+    }
+    Ok((compute_stats(store, run)?, false))
+}
+
+/// The counts of `run` from its stats.
+#[must_use]
+pub fn counts_of(run: &SyncRun, stats: &SyncStats) -> SyncCounts {
+    let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+    let map =
+        |m: &BTreeMap<String, i64>| m.iter().map(|(k, v)| (k.clone(), unsigned(*v))).collect();
+    SyncCounts {
+        sync_id: run.id.to_string(),
+        sync_type: run.sync_type.clone(),
+        finished: run.is_finished(),
+        resource_types: unsigned(stats.resource_types),
+        resources: unsigned(stats.resources),
+        entitlements: unsigned(stats.entitlements),
+        grants: unsigned(stats.grants),
+        assets: unsigned(stats.assets),
+        resources_by_resource_type: map(&stats.resources_by_resource_type),
+        entitlements_by_resource_type: map(&stats.entitlements_by_resource_type),
+        grants_by_resource_type: map(&stats.grants_by_resource_type),
+    }
+}
+
+/// `google.protobuf.Timestamp` of a stored wall clock, taken as UTC (as baton's readers do).
+fn timestamp(t: &chrono::NaiveDateTime) -> prost_types::Timestamp {
+    let utc = t.and_utc();
+    prost_types::Timestamp {
+        seconds: utc.timestamp(),
+        nanos: i32::try_from(utc.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// `run` with `stats` as the `c1.reader.v2.SyncRun` message (what baton's `stats -o json`
+/// prints, and the reader API returns).
+#[must_use]
+pub fn sync_run_message(
+    run: &SyncRun,
+    stats: Option<&SyncStats>,
+) -> crate::pb::c1::reader::v2::SyncRun {
+    use crate::pb::c1::reader::v2 as pb;
+    let call_stats = |m: &BTreeMap<String, crate::sync::CallStat>| {
+        m.iter()
+            .map(|(k, c)| {
+                (
+                    k.clone(),
+                    pb::CallStat {
+                        count: c.count,
+                        total_ms: c.total_ms,
+                        max_ms: c.max_ms,
+                        errors: c.errors,
+                        timeouts: c.timeouts,
+                    },
+                )
+            })
+            .collect()
+    };
+    pb::SyncRun {
+        id: run.id.to_string(),
+        started_at: Some(timestamp(&run.started_at)),
+        ended_at: run.ended_at.as_ref().map(timestamp),
+        sync_token: run.sync_token.clone(),
+        sync_type: run.sync_type.clone(),
+        parent_sync_id: run
+            .parent_sync_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        stats: stats.map(|s| pb::SyncStats {
+            resource_types: s.resource_types,
+            resources: s.resources,
+            entitlements: s.entitlements,
+            grants: s.grants,
+            resources_by_resource_type: s.resources_by_resource_type.clone(),
+            grants_by_resource_type: s.grants_by_resource_type.clone(),
+            entitlements_by_resource_type: s.entitlements_by_resource_type.clone(),
+            assets: s.assets,
+            step_durations_ms: s.step_durations_ms.clone(),
+            connector_call_stats: call_stats(&s.connector_call_stats),
+            session_store_stats: call_stats(&s.session_store_stats),
+        }),
+    }
 }
 
 /// Counts the rows of `run` (from the rows themselves, never from cached stats).

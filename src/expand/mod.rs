@@ -34,6 +34,7 @@ use crate::store::{
     DerivedEntitlement, DerivedGrant, EntitlementKey, GrantBulkLoad, GrantQuery, GrantUpsertMode,
     ReaderExt, SyncSelector, Writer,
 };
+use crate::sync::SyncStats;
 use graph::{EdgeSpec, Graph, NodeId};
 use prost::Message;
 
@@ -108,6 +109,8 @@ pub struct ExpandReport {
     pub skipped_no_principal: u64,
     /// New (derived) grants written.
     pub grants_added: u64,
+    /// New grants per resource type of their entitlement's resource (as the stats count).
+    pub grants_added_by_resource_type: std::collections::BTreeMap<String, u64>,
     /// Existing grants whose sources changed.
     pub grants_updated: u64,
     /// Time loading the graph, in milliseconds.
@@ -582,6 +585,13 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         // A destination a later layer reads keeps its new members here, so that read
         // needs no publish (bounded; the rest are published and read back).
         let new_rows = has_row.iter().filter(|&&h| !h).count();
+        if new_rows > 0 {
+            *self
+                .report
+                .grants_added_by_resource_type
+                .entry(target.key.resource_type_id.clone())
+                .or_default() += new_rows as u64;
+        }
         let keep = self.uses.get(dest).is_some_and(|&n| n > 0)
             && self.derived_member_count + new_rows <= self.opts.held_members;
         // Marked now (flushes below leave a kept entitlement unpublished), filled after.
@@ -623,6 +633,30 @@ impl<W: Writer + ?Sized> Expander<'_, W> {
         }
         Ok(())
     }
+}
+
+/// Adds the derived grants to the stats stored with the run, so that they describe the
+/// sync as it now is (a run without stored stats stays without).
+fn refresh_stored_stats<W: Writer + ?Sized>(
+    store: &W,
+    sync: &SyncId,
+    report: &ExpandReport,
+) -> Result<()> {
+    if report.grants_added == 0 {
+        return Ok(());
+    }
+    let mut run = store.require_sync_run(sync)?;
+    let Some(mut stats) = run.stats.as_deref().and_then(SyncStats::from_cached) else {
+        return Ok(());
+    };
+    let add = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    stats.grants = stats.grants.saturating_add(add(report.grants_added));
+    for (rt, n) in &report.grants_added_by_resource_type {
+        let entry = stats.grants_by_resource_type.entry(rt.clone()).or_default();
+        *entry = entry.saturating_add(add(*n));
+    }
+    run.stats = Some(stats.to_json());
+    store.put_sync_run(&run)
 }
 
 fn entitlement_key(e: &Entitlement) -> EntitlementKey {
@@ -753,6 +787,7 @@ pub fn expand<W: Writer + ?Sized>(
     report.index_ms = millis(evaluated_at.elapsed());
     evaluated?;
     restored?;
+    refresh_stored_stats(store, sync, &report)?;
     report.write_ms = millis(write_time);
     report.evaluate_ms =
         millis(evaluated_at.duration_since(eval_start)).saturating_sub(report.write_ms);

@@ -5,7 +5,7 @@
 //! resumable (its checkpoint token is the resumable state, as in baton).
 
 mod cleanup;
-mod stats;
+pub(crate) mod stats;
 
 pub use cleanup::{CleanupPolicy, cleanup, select_syncs_to_delete};
 pub use stats::{CallStat, SyncStats, compute_stats, stats_for};

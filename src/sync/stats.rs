@@ -138,12 +138,32 @@ pub fn compute_stats<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<Syn
         stats.grants = stats.grants_by_resource_type.values().sum();
     }
     stats.assets = count(counts.assets);
-    if let Ok(serde_json::Value::Object(token)) = serde_json::from_str(&run.sync_token) {
-        stats.step_durations_ms = lift(&token, "step_durations_ms");
-        stats.connector_call_stats = lift(&token, "connector_call_stats");
-        stats.session_store_stats = lift(&token, "session_store_stats");
-    }
+    lift_token_stats(&mut stats, &run.sync_token);
     Ok(stats)
+}
+
+/// Fills the timing maps a stats record lacks from the checkpoint token, where baton's
+/// syncer keeps them (baton's Pebble stats records never carry them; its readers show the
+/// token's).
+pub(crate) fn lift_token_stats(stats: &mut SyncStats, sync_token: &str) {
+    if let Ok(serde_json::Value::Object(token)) = serde_json::from_str(sync_token) {
+        if stats.step_durations_ms.is_empty() {
+            stats.step_durations_ms = lift(&token, "step_durations_ms");
+        }
+        if stats.connector_call_stats.is_empty() {
+            stats.connector_call_stats = lift(&token, "connector_call_stats");
+        }
+        if stats.session_store_stats.is_empty() {
+            stats.session_store_stats = lift(&token, "session_store_stats");
+        }
+    }
+}
+
+/// The stats stored with `run` where baton would reuse them, with the token's timings.
+pub(crate) fn cached_stats(run: &SyncRun) -> Option<SyncStats> {
+    let mut stats = run.stats.as_deref().and_then(SyncStats::from_cached)?;
+    lift_token_stats(&mut stats, &run.sync_token);
+    Some(stats)
 }
 
 /// A run's stats: the cached JSON when baton would reuse it, else computed.
@@ -151,7 +171,7 @@ pub fn compute_stats<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<Syn
 /// # Errors
 /// Engine errors.
 pub fn stats_for<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<SyncStats> {
-    if let Some(cached) = run.stats.as_deref().and_then(SyncStats::from_cached) {
+    if let Some(cached) = cached_stats(run) {
         return Ok(cached);
     }
     compute_stats(store, run)

@@ -191,6 +191,50 @@ fn pebble_listings_equal_batons() {
 }
 
 #[test]
+fn stats_equal_batons() {
+    let Some(s) = samples() else { return };
+    for (file, expected) in [
+        (MULTI, "current/baton-json/stats.json"),
+        (
+            "current/v025-multi-diff.c1z",
+            "current/baton-json/diff-file.stats.json",
+        ),
+        // baton's Pebble stats records lack the token's step durations; baton shows them.
+        (PEBBLE, "current/baton-json/pebble3-stats.json"),
+        ("large/g1m.pebble3.c1z", "large/g1m.pebble3.stats.json"),
+        // No stored stats (an old schema): counted from the rows, as baton does.
+        (OLD, "baton-json/36zf.expanded.stats.json"),
+    ] {
+        let ours = json_of(&s.join(file), &["stats", "-o", "json"]);
+        assert_eq!(ours, baton(&s, expected), "{file}");
+    }
+}
+
+#[test]
+fn stored_stats_describe_the_sync_after_an_expansion() {
+    let dir = tempfile::tempdir().unwrap();
+    for engine in ["sqlite", "rocksdb"] {
+        let raw = dir.path().join(format!("raw-{engine}.c1z"));
+        let out = dir.path().join(format!("x-{engine}.c1z"));
+        let run = |args: &[&str]| {
+            let o = c1z(args);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        };
+        let (raw_s, out_s) = (raw.to_str().unwrap(), out.to_str().unwrap());
+        run(&["generate", raw_s, "--users", "200", "--engine", engine]);
+        run(&["expand", raw_s, "-o", out_s]);
+        let stored = json_of(&out, &["stats", "--json"]);
+        let counted = json_of(&out, &["stats", "--json", "--recount"]);
+        assert_eq!(stored, counted, "{engine}");
+        let before = json_of(&raw, &["stats", "--json"]);
+        assert!(
+            stored["grants"].as_u64() > before["grants"].as_u64(),
+            "{stored}"
+        );
+    }
+}
+
+#[test]
 fn syncs_equal_batons_in_order() {
     let Some(s) = samples() else { return };
     for (file, expected) in [

@@ -60,16 +60,27 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Count resource types, resources, entitlements, grants and assets of one sync.
+    /// Count resource types, resources, entitlements, grants and assets of one sync: the
+    /// stats stored with the sync when it has them (as baton), else counted from the rows.
+    #[command(after_help = "Examples:\n  \
+        c1z stats FILE\n  \
+        c1z stats FILE -o json | jq .stats.grants     # baton's `stats -o json`\n  \
+        c1z stats FILE --json --recount               # c1z's counts, from the rows")]
     Stats {
         /// The .c1z file.
         file: PathBuf,
         /// The sync to count (default: the latest finished sync).
         #[arg(long)]
         sync_id: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
+        /// Output format: `json` is baton's (the sync run with its stats, protobuf JSON).
+        #[arg(short = 'o', long = "output", value_name = "FORMAT", value_parser = ["table", "json"])]
+        output: Option<String>,
+        /// Print c1z's counts object (numbers as numbers, `finished`) instead of a table.
+        #[arg(long, conflicts_with = "output")]
         json: bool,
+        /// Count the rows even when the sync has stored stats.
+        #[arg(long)]
+        recount: bool,
     },
     /// List the resource types of a sync.
     #[command(after_help = "Examples:\n  \

@@ -30,8 +30,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Stats {
             file,
             sync_id,
+            output,
             json,
-        } => stats::run(&file, sync_id.as_deref(), json),
+            recount,
+        } => {
+            let format = (output.as_deref() == Some("json")).then_some(crate::args::Format::Json);
+            stats::run(&file, sync_id.as_deref(), format, json, recount)
+        }
         Command::ResourceTypes { list } => resource_types::run(&list),
         Command::Resources {
             list,

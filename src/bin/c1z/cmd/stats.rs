@@ -1,15 +1,23 @@
-//! `c1z stats FILE [--sync-id ID] [--json]`.
+//! `c1z stats FILE [--sync-id ID] [-o table|json] [--json] [--recount]`: the stats stored
+//! with the sync (what baton prints), counted from the rows where there are none.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use c1z::SyncId;
-use c1z::inspect::{choose_sync, count_sync};
+use c1z::inspect::{choose_sync, counts_of, sync_run_message, sync_stats};
 
+use crate::args::Format;
 use crate::output;
 
-pub(crate) fn run(file: &Path, sync_id: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    file: &Path,
+    sync_id: Option<&str>,
+    format: Option<Format>,
+    json: bool,
+    recount: bool,
+) -> anyhow::Result<ExitCode> {
     let c1 = c1z::C1zFile::open_read_only(file)
         .with_context(|| format!("cannot open {}", file.display()))?;
     let store = c1.store();
@@ -22,7 +30,14 @@ pub(crate) fn run(file: &Path, sync_id: Option<&str>, json: bool) -> anyhow::Res
             chosen.run.id
         );
     }
-    let counts = count_sync(store, &chosen.run)?;
+    let (stats, _cached) = sync_stats(store, &chosen.run, recount)?;
+    if format == Some(Format::Json) {
+        // baton's `stats -o json`: the sync run with its stats, as protobuf JSON.
+        let message = sync_run_message(&chosen.run, Some(&stats));
+        output::json(&c1z::json::message_json("c1.reader.v2.SyncRun", &message)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let counts = counts_of(&chosen.run, &stats);
     if json {
         output::json(&counts)?;
         return Ok(ExitCode::SUCCESS);
