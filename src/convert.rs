@@ -22,8 +22,25 @@ pub struct CopyReport {
     pub rows: u64,
 }
 
+/// Told the number of rows written so far, after each batch.
+pub type CopyProgress<'a> = &'a dyn Fn(u64);
+
+/// Rows written so far, reported as they grow.
+struct Written<'a> {
+    rows: u64,
+    progress: CopyProgress<'a>,
+}
+
+impl Written<'_> {
+    fn add(&mut self, n: usize) {
+        self.rows += n as u64;
+        (self.progress)(self.rows);
+    }
+}
+
 fn copy_stream<T>(
     rows: crate::store::BoxIter<'_, T>,
+    written: &mut Written<'_>,
     mut write: impl FnMut(&[T]) -> Result<()>,
 ) -> Result<u64> {
     let mut batch = Vec::with_capacity(BATCH);
@@ -33,12 +50,14 @@ fn copy_stream<T>(
         if batch.len() == BATCH {
             write(&batch)?;
             n += batch.len() as u64;
+            written.add(batch.len());
             batch.clear();
         }
     }
     if !batch.is_empty() {
         write(&batch)?;
         n += batch.len() as u64;
+        written.add(batch.len());
     }
     Ok(n)
 }
@@ -52,6 +71,7 @@ fn copy_grants<R: Reader + ?Sized, W: Writer + ?Sized>(
     dst: &W,
     sync: &SyncSelector,
     id: &SyncId,
+    written: &mut Written<'_>,
 ) -> Result<u64> {
     let load = dst.bulk_grants()?;
     let mut plain: Vec<EncodedGrant> = Vec::with_capacity(BATCH);
@@ -69,6 +89,7 @@ fn copy_grants<R: Reader + ?Sized, W: Writer + ?Sized>(
             edges.push(row);
             if edges.len() == BATCH {
                 dst.put_grants(id, &edges, GrantUpsertMode::Replace)?;
+                written.add(edges.len());
                 edges.clear();
             }
             continue;
@@ -102,15 +123,18 @@ fn copy_grants<R: Reader + ?Sized, W: Writer + ?Sized>(
         });
         if plain.len() == BATCH {
             load.put_encoded_grants(id, &plain)?;
+            written.add(plain.len());
             plain.clear();
         }
     }
     if !plain.is_empty() {
         load.put_encoded_grants(id, &plain)?;
+        written.add(plain.len());
     }
     load.finish()?;
     if !edges.is_empty() {
         dst.put_grants(id, &edges, GrantUpsertMode::Replace)?;
+        written.add(edges.len());
     }
     Ok(n)
 }
@@ -124,11 +148,29 @@ pub fn copy_sync<R: Reader + ?Sized, W: Writer + ?Sized>(
     dst: &W,
     run: &SyncRun,
 ) -> Result<u64> {
+    copy_sync_reporting(
+        src,
+        dst,
+        run,
+        &mut Written {
+            rows: 0,
+            progress: &|_| {},
+        },
+    )
+}
+
+fn copy_sync_reporting<R: Reader + ?Sized, W: Writer + ?Sized>(
+    src: &R,
+    dst: &W,
+    run: &SyncRun,
+    written: &mut Written<'_>,
+) -> Result<u64> {
     dst.put_sync_run(run)?;
     let sync = SyncSelector::Id(run.id.clone());
     let id = &run.id;
     let mut n = copy_stream(
         src.stream_resource_types(ResourceTypeQuery { sync: sync.clone() }),
+        written,
         |b| dst.put_resource_types(id, b),
     )?;
     n += copy_stream(
@@ -136,6 +178,7 @@ pub fn copy_sync<R: Reader + ?Sized, W: Writer + ?Sized>(
             sync: sync.clone(),
             ..Default::default()
         }),
+        written,
         |b| dst.put_resources(id, b),
     )?;
     n += copy_stream(
@@ -143,10 +186,11 @@ pub fn copy_sync<R: Reader + ?Sized, W: Writer + ?Sized>(
             sync: sync.clone(),
             ..Default::default()
         }),
+        written,
         |b| dst.put_entitlements(id, b),
     )?;
-    n += copy_grants(src, dst, &sync, id)?;
-    n += copy_stream(src.stream_assets(AssetQuery { sync }), |b| {
+    n += copy_grants(src, dst, &sync, id, written)?;
+    n += copy_stream(src.stream_assets(AssetQuery { sync }), written, |b| {
         b.iter().try_for_each(|a| dst.put_asset(id, a))
     })?;
     Ok(n)
@@ -157,9 +201,22 @@ pub fn copy_sync<R: Reader + ?Sized, W: Writer + ?Sized>(
 /// # Errors
 /// Store errors of either side.
 pub fn copy_all<R: Reader + ?Sized, W: Writer + ?Sized>(src: &R, dst: &W) -> Result<CopyReport> {
+    copy_all_reporting(src, dst, &|_| {})
+}
+
+/// [`copy_all`], telling `progress` the rows written so far after each batch.
+///
+/// # Errors
+/// Store errors of either side.
+pub fn copy_all_reporting<R: Reader + ?Sized, W: Writer + ?Sized>(
+    src: &R,
+    dst: &W,
+    progress: CopyProgress<'_>,
+) -> Result<CopyReport> {
     let mut report = CopyReport::default();
+    let mut written = Written { rows: 0, progress };
     for run in src.sync_runs()? {
-        report.rows += copy_sync(src, dst, &run)?;
+        report.rows += copy_sync_reporting(src, dst, &run, &mut written)?;
         report.sync_runs += 1;
     }
     Ok(report)

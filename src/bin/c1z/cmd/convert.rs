@@ -28,7 +28,7 @@ pub(crate) fn run(
     } else {
         PayloadEncoding::TarZstd
     };
-    let src = C1zFile::open_read_only(input)
+    let src = crate::progress::opening(input, || C1zFile::open_read_only(input))
         .with_context(|| format!("cannot open {}", input.display()))?;
     let dst = OpenOptions::new()
         .with_create(true)
@@ -36,14 +36,33 @@ pub(crate) fn run(
         .with_rocksdb(RocksOptions::new().with_payload_encoding(encoding))
         .open(output)
         .with_context(|| format!("cannot create {}", output.display()))?;
-    let report = c1z::convert::copy_all(src.store(), dst.store())?;
+    let bar = crate::progress::rows("converting", total_rows(src.store()));
+    let copied = c1z::convert::copy_all_reporting(src.store(), dst.store(), &|n| {
+        if let Some(bar) = &bar {
+            bar.set_position(n);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = match copied {
+        Ok(report) => report,
+        Err(e) => {
+            dst.discard();
+            return Err(e.into());
+        }
+    };
     // An empty source still produces a (valid, empty) output file.
-    dst.save_as(output)
-        .with_context(|| format!("cannot save {}", output.display()))?;
+    let saving = crate::progress::spinner(format!("saving {}", output.display()));
+    let saved = dst.save_as(output);
+    if let Some(bar) = saving {
+        bar.finish_and_clear();
+    }
+    saved.with_context(|| format!("cannot save {}", output.display()))?;
     // The output is written: nothing is left to save.
     dst.discard();
-    eprintln!(
-        "c1z: copied {} sync runs, {} rows from {} ({}) to {} ({}) in {:.2}s",
+    crate::progress::note(format_args!(
+        "copied {} sync runs, {} rows from {} ({}) to {} ({}) in {:.2}s",
         report.sync_runs,
         report.rows,
         input.display(),
@@ -51,6 +70,23 @@ pub(crate) fn run(
         output.display(),
         engine.name(),
         start.elapsed().as_secs_f64()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rows a copy of every sync of `store` writes, from the stats stored with the syncs
+/// (`None` when a sync has none: counting would cost as much as the copy).
+pub(crate) fn total_rows(store: &c1z::AnyStore) -> Option<u64> {
+    use c1z::ReaderExt;
+    let mut total = 0u64;
+    for run in store.sync_runs().ok()? {
+        let stats = c1z::sync::SyncStats::from_cached(run.stats.as_deref()?)?;
+        let n = stats.resource_types
+            + stats.resources
+            + stats.entitlements
+            + stats.grants
+            + stats.assets;
+        total += u64::try_from(n).ok()?;
+    }
+    Some(total)
 }

@@ -45,7 +45,8 @@ pub(crate) fn run(
         None => {
             // A writable open works on a private copy; the input changes only with
             // --in-place.
-            C1zFile::open(input).with_context(|| format!("cannot open {}", input.display()))?
+            crate::progress::opening(input, || C1zFile::open(input))
+                .with_context(|| format!("cannot open {}", input.display()))?
         }
         Some(kind) => {
             if in_place {
@@ -57,22 +58,31 @@ pub(crate) fn run(
             }
             let out = output_path.unwrap_or(input);
             if pebble {
-                eprintln!(
-                    "c1z: {} is a baton Pebble file; writing the expansion as {} (choose with --engine)",
+                crate::progress::note(format_args!(
+                    "{} is a baton Pebble file; writing the expansion as {} (choose with --engine)",
                     input.display(),
                     kind.name()
-                );
+                ));
             }
             // The input's syncs copied into a new store of the chosen engine, then
             // expanded there.
-            let src = C1zFile::open_read_only(input)
+            let src = crate::progress::opening(input, || C1zFile::open_read_only(input))
                 .with_context(|| format!("cannot open {}", input.display()))?;
             let dst = OpenOptions::new()
                 .with_create(true)
                 .with_engine(kind)
                 .open(out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            if let Err(e) = c1z::convert::copy_all(src.store(), dst.store()) {
+            let bar = crate::progress::rows("copying", super::convert::total_rows(src.store()));
+            let copied = c1z::convert::copy_all_reporting(src.store(), dst.store(), &|n| {
+                if let Some(bar) = &bar {
+                    bar.set_position(n);
+                }
+            });
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if let Err(e) = copied {
                 dst.discard();
                 return Err(
                     anyhow::Error::new(e).context(format!("cannot copy {}", input.display()))
@@ -140,8 +150,8 @@ pub(crate) fn run(
             &serde_json::json!({ "sync_id": chosen.run.id.to_string(), "output": target, "report": report }),
         )?;
     }
-    eprintln!(
-        "c1z: expanded sync {}: {} edges, {} nodes, {} cycles, {} grants added, {} updated in {:.3}s \
+    crate::progress::note(format_args!(
+        "expanded sync {}: {} edges, {} nodes, {} cycles, {} grants added, {} updated in {:.3}s \
          (open {:.3}s, graph {:.3}s, evaluate {:.3}s, write {:.3}s, index {:.3}s, save {:.3}s) -> {}",
         chosen.run.id,
         report.edges,
@@ -157,6 +167,6 @@ pub(crate) fn run(
         report.index_ms as f64 / 1e3,
         saved.as_secs_f64(),
         target.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,6 @@ pub(crate) fn run(
     };
     file.close()
         .with_context(|| format!("cannot save {}", out.display()))?;
-    eprintln!("c1z: wrote sync {} to {}", run.id, out.display());
+    crate::progress::note(format_args!("wrote sync {} to {}", run.id, out.display()));
     Ok(ExitCode::SUCCESS)
 }

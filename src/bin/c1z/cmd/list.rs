@@ -36,8 +36,8 @@ impl Target {
 /// listings (the latest finished full sync, else a recent unfinished one), else the most
 /// recently started unfinished sync (as `stats` does; said on stderr when it is a terminal).
 pub(crate) fn open(path: &Path, sync_id: Option<&str>) -> anyhow::Result<Target> {
-    let file =
-        C1zFile::open_read_only(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = crate::progress::opening(path, || C1zFile::open_read_only(path))
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let store = file.store();
     let sync = if let Some(id) = sync_id {
         let id = SyncId::from(id);

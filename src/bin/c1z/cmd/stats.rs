@@ -18,7 +18,7 @@ pub(crate) fn run(
     json: bool,
     recount: bool,
 ) -> anyhow::Result<ExitCode> {
-    let c1 = c1z::C1zFile::open_read_only(file)
+    let c1 = crate::progress::opening(file, || c1z::C1zFile::open_read_only(file))
         .with_context(|| format!("cannot open {}", file.display()))?;
     let store = c1.store();
     let explicit = sync_id.map(SyncId::from);
