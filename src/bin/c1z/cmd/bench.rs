@@ -1,6 +1,7 @@
 //! `c1z bench FILE [--sync-id ID] [--json]`: the read workloads on any file c1z reads
 //! (baton's included), measured the same way: open, count, stream every grant, point gets
-//! by grant id, listings by entitlement and by principal, peak RSS.
+//! by grant id, listings by entitlement and by principal, stored stats, one principal's
+//! access, the holders (with chains) of the largest resource, peak RSS.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -59,6 +60,11 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// What the who-can-access workload read, for the person running the bench.
+fn eprintln_note(message: &str) {
+    crate::progress::note(format_args!("{message}"));
+}
+
 /// Every `step`-th item, at most `n`.
 fn sample<T: Clone>(items: &[T], n: usize) -> Vec<T> {
     let step = (items.len() / n.max(1)).max(1);
@@ -89,6 +95,9 @@ pub(crate) fn run(file: &Path, sync_id: Option<&str>, json: bool) -> anyhow::Res
         t.elapsed(),
         Vec::new(),
     ));
+    let t = Instant::now();
+    c1z::inspect::sync_stats(store, &chosen.run, false)?;
+    results.push(measured("stats (stored)", 1, t.elapsed(), Vec::new()));
 
     // Stream every grant, decoded; keep the identities the later workloads sample from.
     let query = GrantQuery {
@@ -96,6 +105,8 @@ pub(crate) fn run(file: &Path, sync_id: Option<&str>, json: bool) -> anyhow::Res
         ..Default::default()
     };
     let (mut ids, mut entitlements, mut principals) = (Vec::new(), Vec::new(), Vec::new());
+    // Sampled grants per entitlement resource: the largest is the who-can-access target.
+    let mut by_resource: std::collections::HashMap<ResourceKey, u64> = Default::default();
     let t = Instant::now();
     let mut n = 0u64;
     for g in store.stream_grants(query) {
@@ -105,6 +116,9 @@ pub(crate) fn run(file: &Path, sync_id: Option<&str>, json: bool) -> anyhow::Res
             ids.push(g.grant.id.clone());
             if let Some(e) = &g.grant.entitlement {
                 entitlements.push(e.id.clone());
+                if let Some(r) = e.resource.as_ref().and_then(|r| r.id.as_ref()) {
+                    *by_resource.entry(ResourceKey::of(r)).or_default() += 1;
+                }
             }
             if let Some(p) = g.grant.principal.as_ref().and_then(|p| p.id.as_ref()) {
                 principals.push(ResourceKey::of(p));
@@ -166,6 +180,40 @@ pub(crate) fn run(file: &Path, sync_id: Option<&str>, json: bool) -> anyhow::Res
             calls.push(c.elapsed());
         }
         results.push(measured(workload, rows, t.elapsed(), calls));
+    }
+
+    let mut calls = Vec::new();
+    let mut rows = 0u64;
+    let t = Instant::now();
+    for p in sample(&principals, 200) {
+        let c = Instant::now();
+        for r in c1z::access::principal_access(store, &sync, &p)? {
+            rows += r.grants.len() as u64;
+        }
+        calls.push(c.elapsed());
+    }
+    results.push(measured("access (one principal)", rows, t.elapsed(), calls));
+
+    if let Some((resource, _)) = by_resource
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+    {
+        let t = Instant::now();
+        let mut holders = 0u64;
+        let mut links = 0u64;
+        for h in c1z::access::who_can_access(store, &sync, &resource, None) {
+            holders += 1;
+            links += h?.chain.len() as u64;
+        }
+        eprintln_note(&format!(
+            "who-can-access {resource}: {holders} holders, {links} chain links"
+        ));
+        results.push(measured(
+            "who-can-access (largest)",
+            holders,
+            t.elapsed(),
+            Vec::new(),
+        ));
     }
 
     let rss = peak_rss();
