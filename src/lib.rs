@@ -41,6 +41,7 @@
 pub mod access;
 pub mod codec;
 pub mod convert;
+pub mod diff;
 pub mod engine;
 mod error;
 pub mod expand;

@@ -37,3 +37,5 @@ mod pebble_store;
 mod cli_list;
 // `access`, `who-can-access` and `compare`.
 mod cli_access;
+// Diffs between syncs and files, and baton's diff pair.
+mod diff;

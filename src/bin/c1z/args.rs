@@ -210,6 +210,41 @@ pub(crate) enum Command {
         #[arg(long)]
         summary: bool,
     },
+    /// What changed between two syncs (of one file or two, any engines): counts added,
+    /// changed and removed per kind and resource type, the principals who gained or lost
+    /// the most access, and on request each difference. `-o DIFF.c1z` writes baton's pair
+    /// of diff syncs (partial_upserts + partial_deletions) to a new file.
+    #[command(after_help = "Examples:\n  \
+        c1z diff last-week.c1z today.c1z\n  \
+        c1z diff FILE FILE --old-sync 3MSzR1qT… --new-sync 3MSzRZG1… --details\n  \
+        c1z diff OLD NEW -o ndjson | jq -r 'select(.kind==\"grant\" and .change==\"added\") | .id'\n  \
+        c1z diff OLD NEW -o changes.c1z")]
+    Diff {
+        /// The old file.
+        old: PathBuf,
+        /// The new file (may be the same file, with other syncs).
+        new: PathBuf,
+        /// The old side's sync (default: baton's default sync of OLD).
+        #[arg(long, value_name = "ID")]
+        old_sync: Option<String>,
+        /// The new side's sync (default: baton's default sync of NEW).
+        #[arg(long, value_name = "ID")]
+        new_sync: Option<String>,
+        /// List each difference (with the fields that changed) after the summary, or put
+        /// them and the objects in the JSON.
+        #[arg(long)]
+        details: bool,
+        /// `table` (default), `json` (summary; with --details every change), `ndjson`
+        /// (one change per line), or a new `.c1z` file to write the diff pair to.
+        #[arg(short = 'o', long = "output", value_name = "FORMAT|FILE")]
+        output: Option<String>,
+        /// Engine of a diff file written with -o FILE.
+        #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "sqlite")]
+        engine: String,
+        /// Principals listed as gaining and losing the most access.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        top: usize,
+    },
     /// List the sync runs of a file, in creation order.
     #[command(after_help = "Examples:\n  \
         c1z syncs FILE\n  \

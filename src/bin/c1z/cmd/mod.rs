@@ -6,6 +6,7 @@ mod assets;
 mod bench;
 mod compare;
 mod convert;
+mod diff;
 mod entitlements;
 mod expand;
 mod generate;
@@ -89,6 +90,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 summary,
             },
         ),
+        Command::Diff {
+            old,
+            new,
+            old_sync,
+            new_sync,
+            details,
+            output,
+            engine,
+            top,
+        } => diff::run(&diff::DiffArgs {
+            old: &old,
+            new: &new,
+            old_sync: old_sync.as_deref(),
+            new_sync: new_sync.as_deref(),
+            details,
+            output: output.as_deref(),
+            engine: &engine,
+            top,
+        }),
         Command::Syncs { file, output } => syncs::run(&file, output),
         Command::Assets { list } => assets::list(&list),
         Command::Asset {

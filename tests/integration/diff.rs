@@ -1,0 +1,295 @@
+//! Diffs: the acceptance counts on baton's samples, baton's own diff pair reproduced
+//! object for object, the same answers across engines, and nothing for a file against
+//! itself.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use c1z::diff::{Change, Kind, Side, diff, write_diff_pair};
+use c1z::engine::EngineKind;
+use c1z::{
+    C1zFile, EntitlementQuery, GrantQuery, OpenOptions, ReaderExt, ResourceQuery,
+    ResourceTypeQuery, SyncId, SyncSelector,
+};
+use prost::Message;
+
+use crate::util::samples;
+
+const A: &str = "3MSzR1qTdcCXVYCSZuSj5tsioLQ";
+const D: &str = "3MSzRZG1ohUOGETUrnuDqs0RnZE";
+const BATON_UPSERTS: &str = "3MSzRdqeokwSjwxeWO1D5kyW6BM";
+const BATON_DELETIONS: &str = "3MSzRc1Kborqsab8PMrDr2ljX3U";
+
+/// Every object of a sync, as canonical bytes per kind (timestamps and sync ids left out).
+fn contents(file: &C1zFile, sync: &SyncId) -> [BTreeSet<Vec<u8>>; 4] {
+    let store = file.store();
+    let sel = || SyncSelector::Id(sync.clone());
+    let rts = store
+        .stream_resource_types(ResourceTypeQuery { sync: sel() })
+        .map(|r| r.unwrap().value.encode_to_vec())
+        .collect();
+    let rs = store
+        .stream_resources(ResourceQuery {
+            sync: sel(),
+            ..Default::default()
+        })
+        .map(|r| r.unwrap().value.encode_to_vec())
+        .collect();
+    let es = store
+        .stream_entitlements(EntitlementQuery {
+            sync: sel(),
+            ..Default::default()
+        })
+        .map(|r| r.unwrap().value.encode_to_vec())
+        .collect();
+    let gs = store
+        .stream_grants(GrantQuery {
+            sync: sel(),
+            ..Default::default()
+        })
+        .map(|g| {
+            let g = g.unwrap();
+            let mut bytes = c1z::codec::encode_grant(&g.grant);
+            bytes.push(0xff);
+            if let Some(x) = &g.expansion {
+                bytes.extend(x.encode_to_vec());
+            }
+            bytes
+        })
+        .collect();
+    [rts, rs, es, gs]
+}
+
+fn counts(s: &c1z::diff::DiffSummary, kind: Kind) -> (u64, u64, u64) {
+    let k = &s.kinds[&kind];
+    (k.added, k.changed, k.removed)
+}
+
+#[test]
+fn the_36zf_expansion_is_twelve_thousand_grants_added_and_1199_changed() {
+    let Some(s) = samples() else { return };
+    let old =
+        C1zFile::open_read_only(s.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.unexpanded")).unwrap();
+    let new = C1zFile::open_read_only(s.join("sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded")).unwrap();
+    let sync = SyncId::from("36zfOAoWMxQdISbixanQCRBiX7E");
+    let mut added_ids = BTreeSet::new();
+    let summary = diff(
+        Side {
+            store: old.store(),
+            sync: &sync,
+        },
+        Side {
+            store: new.store(),
+            sync: &sync,
+        },
+        |d| {
+            if d.change == Change::Added {
+                assert!(added_ids.insert(d.object.external_id()), "each once");
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(counts(&summary, Kind::Grant), (12_072, 1_199, 0));
+    for kind in [Kind::ResourceType, Kind::Resource, Kind::Entitlement] {
+        assert_eq!(counts(&summary, kind), (0, 0, 0), "{kind:?}");
+    }
+    assert_eq!(added_ids.len(), 12_072);
+    // A file against itself: nothing.
+    let same = diff(
+        Side {
+            store: new.store(),
+            sync: &sync,
+        },
+        Side {
+            store: new.store(),
+            sync: &sync,
+        },
+        |_| panic!("no difference expected"),
+    )
+    .unwrap();
+    assert!(same.is_empty());
+}
+
+#[test]
+fn a_to_d_written_as_a_pair_holds_batons_own_pair_object_for_object() {
+    let Some(s) = samples() else { return };
+    let multi = C1zFile::open_read_only(s.join("current/v025-multi.c1z")).unwrap();
+    let baton = C1zFile::open_read_only(s.join("current/v025-multi-diff.c1z")).unwrap();
+    let (a, d) = (SyncId::from(A), SyncId::from(D));
+    let dir = tempfile::tempdir().unwrap();
+    for engine in [EngineKind::Sqlite, EngineKind::Rocks] {
+        let path = dir.path().join(format!("pair-{}.c1z", engine.name()));
+        let out = OpenOptions::new()
+            .with_create(true)
+            .with_engine(engine)
+            .open(&path)
+            .unwrap();
+        let pair = write_diff_pair(
+            Side {
+                store: multi.store(),
+                sync: &a,
+            },
+            Side {
+                store: multi.store(),
+                sync: &d,
+            },
+            out.store(),
+        )
+        .unwrap();
+        assert_eq!(counts(&pair.summary, Kind::Resource), (0, 6, 0));
+        assert_eq!(counts(&pair.summary, Kind::Entitlement), (0, 5, 0));
+        let (added, changed, removed) = counts(&pair.summary, Kind::Grant);
+        assert_eq!((added + changed, removed), (182, 68));
+        out.close().unwrap();
+
+        let ours = C1zFile::open_read_only(&path).unwrap();
+        assert_eq!(
+            contents(&ours, &pair.upserts),
+            contents(&baton, &SyncId::from(BATON_UPSERTS)),
+            "{engine:?} upserts"
+        );
+        assert_eq!(
+            contents(&ours, &pair.deletions),
+            contents(&baton, &SyncId::from(BATON_DELETIONS)),
+            "{engine:?} deletions"
+        );
+        // The runs as baton makes them: types, parent, links, diff support, one end time.
+        let up = ours.store().require_sync_run(&pair.upserts).unwrap();
+        let del = ours.store().require_sync_run(&pair.deletions).unwrap();
+        assert_eq!(
+            (up.sync_type.as_str(), del.sync_type.as_str()),
+            ("partial_upserts", "partial_deletions")
+        );
+        assert_eq!(up.parent_sync_id.as_ref(), Some(&a));
+        assert_eq!(del.parent_sync_id.as_ref(), Some(&a));
+        assert_eq!(up.linked_sync_id.as_ref(), Some(&pair.deletions));
+        assert_eq!(del.linked_sync_id.as_ref(), Some(&pair.upserts));
+        assert!(up.supports_diff && del.supports_diff);
+        assert!(up.ended_at.is_some() && up.ended_at == del.ended_at);
+        let runs = ours.store().sync_runs().unwrap();
+        assert_eq!(
+            runs[0].id, pair.deletions,
+            "deletions created first, as baton"
+        );
+    }
+}
+
+#[test]
+fn engines_and_files_do_not_change_the_answer() {
+    let Some(s) = samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = s.join("current/v025-multi.c1z");
+    let rocks = dir.path().join("multi.rocks.c1z");
+    let bin = env!("CARGO_BIN_EXE_c1z");
+    let o = Command::new(bin)
+        .args([
+            "convert",
+            v1.to_str().unwrap(),
+            rocks.to_str().unwrap(),
+            "--engine",
+            "rocksdb",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let run = |old: &Path, new: &Path| -> serde_json::Value {
+        let o = Command::new(bin)
+            .args([
+                "diff",
+                old.to_str().unwrap(),
+                new.to_str().unwrap(),
+                "--old-sync",
+                A,
+                "--new-sync",
+                D,
+                "-o",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stderr.is_empty());
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let same_file = run(&v1, &v1);
+    let across = run(&v1, &rocks);
+    let on_rocks = run(&rocks, &rocks);
+    for v in [&across, &on_rocks] {
+        assert_eq!(v["summary"]["kinds"], same_file["summary"]["kinds"]);
+        assert_eq!(v["summary"]["gained"], same_file["summary"]["gained"]);
+    }
+    assert_eq!(same_file["summary"]["kinds"]["grant"]["removed"], 68);
+    assert_eq!(
+        same_file["changes"],
+        serde_json::json!([]),
+        "details only on request"
+    );
+
+    // ndjson: one line per difference, each naming kind, change and id.
+    let o = Command::new(bin)
+        .args([
+            "diff",
+            v1.to_str().unwrap(),
+            rocks.to_str().unwrap(),
+            "--old-sync",
+            A,
+            "--new-sync",
+            D,
+            "-o",
+            "ndjson",
+            "--details",
+        ])
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6 + 5 + 182 + 68);
+    let changed_resource = lines
+        .iter()
+        .find(|l| l["kind"] == "resource" && l["change"] == "changed")
+        .unwrap();
+    assert!(
+        changed_resource["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("displayName")),
+        "{changed_resource}"
+    );
+
+    // The table: summary first; an unknown sync exits 2 saying what to do.
+    let o = Command::new(bin)
+        .args([
+            "diff",
+            v1.to_str().unwrap(),
+            v1.to_str().unwrap(),
+            "--old-sync",
+            A,
+            "--new-sync",
+            D,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("grants") && l.split_whitespace().last() == Some("68")),
+        "{text}"
+    );
+    let o = Command::new(bin)
+        .args([
+            "diff",
+            v1.to_str().unwrap(),
+            v1.to_str().unwrap(),
+            "--old-sync",
+            "nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("c1z syncs"));
+}
