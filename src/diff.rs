@@ -85,6 +85,8 @@ impl Change {
 }
 
 /// An object of either side.
+// A grant is the large variant, and the common one: boxing it would allocate per grant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
     /// A resource type.
@@ -219,6 +221,9 @@ pub struct ChangeCounts {
     pub removed: u64,
 }
 
+/// Principals with a number of grants, most first.
+pub type PrincipalCounts = Vec<(ResourceKey, u64)>;
+
 /// A diff's counts, per kind, and the grants gained and lost per principal.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DiffSummary {
@@ -273,7 +278,7 @@ impl DiffSummary {
     /// The `n` principals that gained the most grants (count, then key order), and the `n`
     /// that lost the most.
     #[must_use]
-    pub fn top_principals(&self, n: usize) -> (Vec<(ResourceKey, u64)>, Vec<(ResourceKey, u64)>) {
+    pub fn top_principals(&self, n: usize) -> (PrincipalCounts, PrincipalCounts) {
         let top = |pick: fn(&(u64, u64)) -> u64| {
             let mut v: Vec<(ResourceKey, u64)> = self
                 .per_principal
