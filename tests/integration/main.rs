@@ -35,3 +35,5 @@ mod pebble;
 mod pebble_store;
 // The read commands of the `c1z` binary against baton's JSON of the same files.
 mod cli_list;
+// The protobuf JSON text writer against prost-reflect's rendering.
+mod json_text;
