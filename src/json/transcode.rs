@@ -313,12 +313,14 @@ impl<'t> Transcoder<'t> {
                 if let Some(o) = f.oneof {
                     let st = self.oneofs[oneof_base + usize::from(o)];
                     if st.winner != field {
+                        self.validate(f.ty, i, j, buf, depth)?;
                         i = j;
                         continue;
                     }
                     while from < j && self.occs[from].pos < st.since {
                         from += 1;
                     }
+                    self.validate(f.ty, i, from, buf, depth)?;
                 }
                 if self.field_value(msg, field, from, j, buf, out, depth, &mut first)? {
                     wrote = true;
@@ -371,6 +373,7 @@ impl<'t> Transcoder<'t> {
                     }
                     return Ok(true);
                 }
+                self.validate(f.ty, from, to - 1, buf, depth)?;
                 if !presence && self.is_default(f.ty, &last, buf)? {
                     return Ok(false);
                 }
@@ -427,6 +430,26 @@ impl<'t> Transcoder<'t> {
                 Ok(true)
             }
         }
+    }
+
+    /// Checks occurrences `self.occs[from..to]` that are not written (overwritten, or
+    /// cleared by another oneof member) as a decoder would: strings must be UTF-8 and
+    /// messages must decode.
+    fn validate(&mut self, ty: Ty, from: usize, to: usize, buf: &[u8], depth: u32) -> R<()> {
+        for k in from..to {
+            let o = self.occs[k];
+            match ty {
+                Ty::String => {
+                    utf8(o.span(buf))?;
+                }
+                Ty::Message(m) => {
+                    let mut sink = Vec::new();
+                    self.message(m, o.span(buf), &mut sink, depth + 1)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Whether a singular scalar value is its type's default (left out without presence).
@@ -541,6 +564,9 @@ impl<'t> Transcoder<'t> {
                         (0, &bytes[s..e])
                     }
                 };
+                if ty == Ty::String {
+                    utf8(span)?;
+                }
                 if number == 1 {
                     key = MapKey::of(kt, val, span)?;
                 } else if let (Ty::Message(_), Some((_, _, prev))) = (vt, value) {
@@ -657,6 +683,10 @@ impl<'t> Transcoder<'t> {
                 let r = (|| {
                     self.scan(msg, buf, depth)?;
                     let ty = msg.fields.first().map_or(Ty::Int32, |f| f.ty);
+                    let n = self.occs.len();
+                    if n > base + 1 {
+                        self.validate(ty, base, n - 1, buf, depth)?;
+                    }
                     match self.occs[base..].last().copied() {
                         Some(o) => self.scalar(ty, o.wire, o.val, o.span(buf), out),
                         None => self.default_scalar(ty, out),
@@ -682,6 +712,7 @@ impl<'t> Transcoder<'t> {
                     let (s, e) = w.len_span()?;
                     if n == 1 {
                         url = &buf[s..e];
+                        utf8(url)?;
                     } else {
                         payload = &buf[s..e];
                     }
