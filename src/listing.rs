@@ -367,7 +367,7 @@ impl Arena {
         self.data.extend_from_slice(&t.to_le_bytes());
         self.data.extend_from_slice(key);
         self.data.extend_from_slice(text);
-        self.slots[i] = (h >> 32) << 32 | u64::from(offset + 1);
+        self.slots[i] = ((h >> 32) << 32) | u64::from(offset + 1);
         self.entries += 1;
         true
     }

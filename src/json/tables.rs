@@ -229,7 +229,7 @@ impl Tables {
             .map(|m| {
                 let oneof_names: Vec<String> =
                     m.oneofs().map(|o| o.full_name().to_owned()).collect();
-                let mut fallback = m.extensions().len() > 0;
+                let mut fallback = m.extensions().next().is_some();
                 let mut fields = Vec::new();
                 let mut dense = vec![0u16; DENSE as usize];
                 let mut sparse = HashMap::new();

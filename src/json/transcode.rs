@@ -288,12 +288,32 @@ impl<'t> Transcoder<'t> {
         buf: &[u8],
         out: &mut Vec<u8>,
         depth: u32,
-        mut first: bool,
+        first: bool,
     ) -> R<bool> {
+        let mut first = first;
         let msg = self.msg(m)?;
         let base = self.occs.len();
         let oneof_base = self.oneofs.len();
-        let result = (|| {
+        let result = self.fields_scanned(msg, buf, out, depth, &mut first, base, oneof_base);
+        self.occs.truncate(base);
+        self.oneofs.truncate(oneof_base);
+        result
+    }
+
+    /// [`Transcoder::fields`] once its stacks' bases are known (they are truncated back
+    /// whatever happens).
+    #[allow(clippy::too_many_arguments)]
+    fn fields_scanned(
+        &mut self,
+        msg: &'t Msg,
+        buf: &[u8],
+        out: &mut Vec<u8>,
+        depth: u32,
+        first: &mut bool,
+        base: usize,
+        oneof_base: usize,
+    ) -> R<bool> {
+        {
             self.scan(msg, buf, depth)?;
             let occs = &mut self.occs[base..];
             if occs.windows(2).any(|w| w[0].field > w[1].field) {
@@ -322,16 +342,13 @@ impl<'t> Transcoder<'t> {
                     }
                     self.validate(f.ty, i, from, buf, depth)?;
                 }
-                if self.field_value(msg, field, from, j, buf, out, depth, &mut first)? {
+                if self.field_value(msg, field, from, j, buf, out, depth, first)? {
                     wrote = true;
                 }
                 i = j;
             }
             Ok(wrote)
-        })();
-        self.occs.truncate(base);
-        self.oneofs.truncate(oneof_base);
-        result
+        }
     }
 
     /// Writes the field `field` of `msg` from its occurrences `self.occs[from..to]`, if it
@@ -680,22 +697,33 @@ impl<'t> Transcoder<'t> {
                 let msg = self.msg(m)?;
                 let base = self.occs.len();
                 let oneof_base = self.oneofs.len();
-                let r = (|| {
-                    self.scan(msg, buf, depth)?;
-                    let ty = msg.fields.first().map_or(Ty::Int32, |f| f.ty);
-                    let n = self.occs.len();
-                    if n > base + 1 {
-                        self.validate(ty, base, n - 1, buf, depth)?;
-                    }
-                    match self.occs[base..].last().copied() {
-                        Some(o) => self.scalar(ty, o.wire, o.val, o.span(buf), out),
-                        None => self.default_scalar(ty, out),
-                    }
-                })();
+                let r = self.wrapper(msg, buf, out, depth, base);
                 self.occs.truncate(base);
                 self.oneofs.truncate(oneof_base);
                 r
             }
+        }
+    }
+
+    /// A wrapper's value (the last of field 1, else the default), its occurrences scanned
+    /// from `base`.
+    fn wrapper(
+        &mut self,
+        msg: &'t Msg,
+        buf: &[u8],
+        out: &mut Vec<u8>,
+        depth: u32,
+        base: usize,
+    ) -> R<()> {
+        self.scan(msg, buf, depth)?;
+        let ty = msg.fields.first().map_or(Ty::Int32, |f| f.ty);
+        let n = self.occs.len();
+        if n > base + 1 {
+            self.validate(ty, base, n - 1, buf, depth)?;
+        }
+        match self.occs[base..].last().copied() {
+            Some(o) => self.scalar(ty, o.wire, o.val, o.span(buf), out),
+            None => self.default_scalar(ty, out),
         }
     }
 
