@@ -469,11 +469,20 @@ fn bench_reports_every_workload() {
         let v = json(&c1z(&["bench", file.to_str().unwrap(), "--json"]));
         assert_eq!(v["grants"], 1502, "{}", file.display());
         let w = v["workloads"].as_array().unwrap();
-        assert_eq!(w.len(), 6);
-        assert_eq!(w[2]["workload"], "stream every grant");
-        assert_eq!(w[2]["ops"], 1502);
-        assert!(w[3]["ops"].as_u64().unwrap() > 10, "gets: {}", w[3]);
-        assert!(w[3]["p99_us"].as_f64().unwrap() >= w[3]["p50_us"].as_f64().unwrap());
+        let by_name = |name: &str| {
+            w.iter()
+                .find(|x| x["workload"] == name)
+                .unwrap_or_else(|| panic!("no workload {name}: {w:?}"))
+        };
+        assert_eq!(w.len(), 9);
+        assert_eq!(by_name("stream every grant")["ops"], 1502);
+        let gets = by_name("get grant by id");
+        assert!(gets["ops"].as_u64().unwrap() > 10, "gets: {gets}");
+        assert!(gets["p99_us"].as_f64().unwrap() >= gets["p50_us"].as_f64().unwrap());
+        assert!(by_name("access (one principal)")["ops"].as_u64().unwrap() > 0);
+        // The largest resource's holders: at least its sampled grants' worth.
+        assert!(by_name("who-can-access (largest)")["ops"].as_u64().unwrap() > 0);
+        assert_eq!(by_name("stats (stored)")["ops"], 1);
         assert!(v["peak_rss_bytes"].as_u64().unwrap() > 0);
     }
 }

@@ -39,3 +39,5 @@ mod cli_list;
 mod cli_access;
 // Diffs between syncs and files, and baton's diff pair.
 mod diff;
+// The protobuf JSON text writer against prost-reflect's rendering.
+mod json_text;

@@ -88,16 +88,16 @@ pub(crate) fn run(args: &ListArgs, principal: &ResourceKey) -> anyhow::Result<Ex
                 if let Some(e) = &g.grant.entitlement
                     && let Some(json) = lookups.entitlement(&e.id)?
                 {
-                    entry.insert("entitlement".into(), (*json).clone());
+                    entry.insert("entitlement".into(), json.value().clone());
                 }
                 entry.insert("direct".into(), Value::Bool(is_direct(g)));
                 grants.push(Value::Object(entry));
             }
             let row = Row::default()
-                .with_field("resource", (*lookups.resource(&access.resource)?).clone())
+                .with_field("resource", lookups.resource(&access.resource)?)
                 .with_field(
                     "resourceType",
-                    (*lookups.resource_type(&access.resource.resource_type)?).clone(),
+                    lookups.resource_type(&access.resource.resource_type)?,
                 )
                 .with_field("grants", Value::Array(grants));
             sink.row(&row)?;

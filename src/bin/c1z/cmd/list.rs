@@ -32,12 +32,23 @@ impl Target {
     }
 }
 
+/// The Pebble block cache of a listing: its rows come from one scan (each block read
+/// once) and its related objects from the lookups' own caches, which hold their JSON
+/// (`c1z::listing::Lookups`). On a 1M-grant file 4 MiB measured as fast as 8 MiB and the
+/// default 64 MiB, at 8 and 70 MB less peak RSS, leaving the memory to those caches.
+const LISTING_BLOCK_CACHE: usize = 4 << 20;
+
 /// Opens `path` read-only and picks the sync: `sync_id`, else baton's default for
 /// listings (the latest finished full sync, else a recent unfinished one), else the most
 /// recently started unfinished sync (as `stats` does; said on stderr when it is a terminal).
 pub(crate) fn open(path: &Path, sync_id: Option<&str>) -> anyhow::Result<Target> {
-    let file = crate::progress::opening(path, || C1zFile::open_read_only(path))
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = crate::progress::opening(path, || {
+        c1z::OpenOptions::new()
+            .with_read_only(true)
+            .with_pebble(c1z::PebbleOptions::new().with_block_cache(LISTING_BLOCK_CACHE))
+            .open(path)
+    })
+    .with_context(|| format!("cannot open {}", path.display()))?;
     let store = file.store();
     let sync = if let Some(id) = sync_id {
         let id = SyncId::from(id);

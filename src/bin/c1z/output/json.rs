@@ -6,11 +6,20 @@ use c1z::listing::Row;
 
 use super::RowSink;
 
-/// One row as compact JSON into `buf` (serialized to memory first, so a closed pipe surfaces
-/// as a plain `io::Error` that `main` recognizes).
-fn encode(buf: &mut Vec<u8>, row: &Row) -> std::io::Result<()> {
-    buf.clear();
-    serde_json::to_writer(&mut *buf, row).map_err(std::io::Error::other)
+/// Rows are gathered into one buffer and written when it holds this much: few write calls,
+/// and the first rows still go out at once (the buffer is flushed as soon as it fills).
+const BATCH: usize = 32 << 10;
+
+/// Appends one row as compact JSON (its objects' text as it is) to `buf`, and writes the
+/// buffer out when it is full (a closed pipe surfaces as a plain `io::Error` that `main`
+/// recognizes).
+fn push_row(out: &mut impl Write, buf: &mut Vec<u8>, row: &Row) -> std::io::Result<()> {
+    row.write_json(buf);
+    if buf.len() >= BATCH {
+        out.write_all(buf)?;
+        buf.clear();
+    }
+    Ok(())
 }
 
 /// `{"KEY": [row, row, …]}` with one row per line. An empty listing prints `{}`, as baton's
@@ -35,23 +44,22 @@ impl<W: Write> JsonSink<W> {
 
 impl<W: Write> RowSink for JsonSink<W> {
     fn row(&mut self, row: &Row) -> std::io::Result<()> {
-        encode(&mut self.buf, row)?;
         if self.rows == 0 {
-            write!(self.out, "{{\n  \"{}\": [\n    ", self.key)?;
+            write!(self.buf, "{{\n  \"{}\": [\n    ", self.key)?;
         } else {
-            self.out.write_all(b",\n    ")?;
+            self.buf.extend_from_slice(b",\n    ");
         }
-        self.out.write_all(&self.buf)?;
         self.rows += 1;
-        Ok(())
+        push_row(&mut self.out, &mut self.buf, row)
     }
 
     fn finish(mut self: Box<Self>) -> std::io::Result<()> {
         if self.rows == 0 {
-            self.out.write_all(b"{}\n")?;
+            self.buf.extend_from_slice(b"{}\n");
         } else {
-            self.out.write_all(b"\n  ]\n}\n")?;
+            self.buf.extend_from_slice(b"\n  ]\n}\n");
         }
+        self.out.write_all(&self.buf)?;
         self.out.flush()
     }
 
@@ -79,14 +87,14 @@ impl<W: Write> NdjsonSink<W> {
 
 impl<W: Write> RowSink for NdjsonSink<W> {
     fn row(&mut self, row: &Row) -> std::io::Result<()> {
-        encode(&mut self.buf, row)?;
-        self.buf.push(b'\n');
-        self.out.write_all(&self.buf)?;
         self.rows += 1;
+        push_row(&mut self.out, &mut self.buf, row)?;
+        self.buf.push(b'\n');
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> std::io::Result<()> {
+        self.out.write_all(&self.buf)?;
         self.out.flush()
     }
 
