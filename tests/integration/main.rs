@@ -35,3 +35,5 @@ mod pebble;
 mod pebble_store;
 // The read commands of the `c1z` binary against baton's JSON of the same files.
 mod cli_list;
+// `c1z serve` and `c1z::grpc` against real tonic clients.
+mod grpc;
