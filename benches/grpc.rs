@@ -9,6 +9,9 @@
 //! ```sh
 //! C1Z_BENCH_FILE=../shared/baton-samples/large/g1m.pebble3.c1z cargo bench --bench grpc
 //! ```
+//!
+//! With `C1Z_BENCH_ADDR=HOST:PORT` the client reads a `c1z serve` of the same file that is
+//! already running (for example a release build) instead of a server in the bench.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
@@ -58,7 +61,12 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    // C1Z_BENCH_ADDR: a `c1z serve` of the same file already running (a release build).
+    let external = std::env::var("C1Z_BENCH_ADDR").ok();
     let (addr, stop) = runtime.block_on(async {
+        if let Some(addr) = &external {
+            return (addr.parse().unwrap(), None);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -69,7 +77,7 @@ fn bench(c: &mut Criterion) {
                 let _ = stopped.await;
             },
         ));
-        (addr, stop)
+        (addr, Some(stop))
     });
     let mut client = runtime.block_on(async {
         let channel = Channel::from_shared(format!("http://{addr}"))
@@ -93,7 +101,9 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
-    let _ = stop.send(());
+    if let Some(stop) = stop {
+        let _ = stop.send(());
+    }
 }
 
 criterion_group!(benches, bench);

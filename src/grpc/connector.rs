@@ -44,12 +44,10 @@ fn values<T: prost::Message>(
     page: &PageRequest,
     list: impl Fn(&PageRequest) -> Result<Page<Record<T>>>,
 ) -> Result<Rows<T>> {
-    convert::fitted(page.size, &page.token, |size, token| {
+    convert::fitted(page.size, &page.token, |size, token, out| {
         let page = list(&PageRequest::after(size, token))?;
-        Ok((
-            page.items.into_iter().map(|r| r.value).collect(),
-            page.next_page_token,
-        ))
+        out.extend(page.items.into_iter().map(|r| r.value));
+        Ok(page.next_page_token)
     })
 }
 

@@ -114,15 +114,10 @@ pub(super) fn grant_page(
     page: &PageRequest,
 ) -> Result<Rows<Grant>> {
     let reattach = svc.pebble;
-    convert::fitted(page.size, &page.token, |size, token| {
+    convert::fitted(page.size, &page.token, |size, token, out| {
         let page = store.list_grants(query, &PageRequest::after(size, token))?;
-        Ok((
-            page.items
-                .into_iter()
-                .map(|r| convert::grant(r, reattach))
-                .collect(),
-            page.next_page_token,
-        ))
+        out.extend(page.items.into_iter().map(|r| convert::grant(r, reattach)));
+        Ok(page.next_page_token)
     })
 }
 
@@ -269,17 +264,16 @@ fn grants_for_entitlements(
     page: &PageRequest,
 ) -> Result<Rows<Grant>> {
     let reattach = svc.pebble;
-    convert::fitted(page.size, &page.token, |size, token| {
+    convert::fitted(page.size, &page.token, |size, token, rows| {
         let (mut index, mut inner) = parse_multi_token(token, ids.len())?;
-        let size = size as usize;
-        let mut rows = Vec::new();
-        while index < ids.len() && rows.len() < size {
+        let (start, size) = (rows.len(), size as usize);
+        while index < ids.len() && rows.len() - start < size {
             let query = GrantQuery {
                 sync: sel.clone(),
                 entitlement_id: Some(ids[index].clone()),
                 ..Default::default()
             };
-            let left = u32::try_from(size - rows.len()).unwrap_or(u32::MAX);
+            let left = u32::try_from(size - (rows.len() - start)).unwrap_or(u32::MAX);
             let page = store.list_grants(&query, &PageRequest::after(left, inner))?;
             rows.extend(page.items.into_iter().map(|r| convert::grant(r, reattach)));
             inner = page.next_page_token;
@@ -287,12 +281,11 @@ fn grants_for_entitlements(
                 index += 1;
             }
         }
-        let next = if index < ids.len() {
+        Ok(if index < ids.len() {
             format!("{index}:{inner}")
         } else {
             String::new()
-        };
-        Ok((rows, next))
+        })
     })
 }
 
@@ -469,12 +462,10 @@ impl SyncsReaderService for ReaderService {
         let page = page_request(req.page_size, &req.page_token);
         self.blocking(move |store, _| {
             let (syncs, next_page_token) =
-                convert::fitted(page.size, &page.token, |size, token| {
+                convert::fitted(page.size, &page.token, |size, token, out| {
                     let page = store.list_sync_runs(&PageRequest::after(size, token))?;
-                    Ok((
-                        page.items.into_iter().map(convert::sync_run).collect(),
-                        page.next_page_token,
-                    ))
+                    out.extend(page.items.into_iter().map(convert::sync_run));
+                    Ok(page.next_page_token)
                 })?;
             Ok(ListSyncsResponse {
                 syncs,
