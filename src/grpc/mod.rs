@@ -62,6 +62,31 @@ use crate::store::{AnyStore, DefaultSync, PageRequest, Reader, SyncSelector};
 
 pub use convert::MAX_RESPONSE_BYTES;
 
+use connector_pb::asset_service_server::AssetServiceServer;
+use connector_pb::entitlements_service_server::EntitlementsServiceServer;
+use connector_pb::grants_service_server::GrantsServiceServer;
+use connector_pb::resource_types_service_server::ResourceTypesServiceServer;
+use connector_pb::resources_service_server::ResourcesServiceServer;
+use reader_pb::entitlements_reader_service_server::EntitlementsReaderServiceServer;
+use reader_pb::grants_reader_service_server::GrantsReaderServiceServer;
+use reader_pb::resource_types_reader_service_server::ResourceTypesReaderServiceServer;
+use reader_pb::resources_reader_service_server::ResourcesReaderServiceServer;
+use reader_pb::syncs_reader_service_server::SyncsReaderServiceServer;
+
+/// The full names of the services [`ReaderService`] implements.
+const SERVED: [&str; 10] = [
+    ResourceTypesReaderServiceServer::<ReaderService>::NAME,
+    ResourcesReaderServiceServer::<ReaderService>::NAME,
+    EntitlementsReaderServiceServer::<ReaderService>::NAME,
+    GrantsReaderServiceServer::<ReaderService>::NAME,
+    SyncsReaderServiceServer::<ReaderService>::NAME,
+    ResourceTypesServiceServer::<ReaderService>::NAME,
+    ResourcesServiceServer::<ReaderService>::NAME,
+    EntitlementsServiceServer::<ReaderService>::NAME,
+    GrantsServiceServer::<ReaderService>::NAME,
+    AssetServiceServer::<ReaderService>::NAME,
+];
+
 /// Full name of the sync-routing annotation on reader requests.
 const SYNC_DETAILS: &str = "c1.c1z.v1.SyncDetails";
 
@@ -125,30 +150,8 @@ impl ReaderService {
         (tonic::service::Routes, tonic_health::server::HealthReporter),
         ServeError,
     > {
-        use connector_pb::asset_service_server::AssetServiceServer;
-        use connector_pb::entitlements_service_server::EntitlementsServiceServer;
-        use connector_pb::grants_service_server::GrantsServiceServer;
-        use connector_pb::resource_types_service_server::ResourceTypesServiceServer;
-        use connector_pb::resources_service_server::ResourcesServiceServer;
-        use reader_pb::entitlements_reader_service_server::EntitlementsReaderServiceServer;
-        use reader_pb::grants_reader_service_server::GrantsReaderServiceServer;
-        use reader_pb::resource_types_reader_service_server::ResourceTypesReaderServiceServer;
-        use reader_pb::resources_reader_service_server::ResourcesReaderServiceServer;
-        use reader_pb::syncs_reader_service_server::SyncsReaderServiceServer;
-
         let (reporter, health) = tonic_health::server::health_reporter();
-        let names = [
-            ResourceTypesReaderServiceServer::<Self>::NAME,
-            ResourcesReaderServiceServer::<Self>::NAME,
-            EntitlementsReaderServiceServer::<Self>::NAME,
-            GrantsReaderServiceServer::<Self>::NAME,
-            SyncsReaderServiceServer::<Self>::NAME,
-            ResourceTypesServiceServer::<Self>::NAME,
-            ResourcesServiceServer::<Self>::NAME,
-            EntitlementsServiceServer::<Self>::NAME,
-            GrantsServiceServer::<Self>::NAME,
-            AssetServiceServer::<Self>::NAME,
-        ];
+        let names = SERVED;
         for name in names {
             reporter
                 .set_service_status(name, tonic_health::ServingStatus::Serving)
@@ -224,9 +227,11 @@ pub async fn serve(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let shutdown = async move {
         shutdown.await;
-        reporter
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
+        for name in std::iter::once("").chain(SERVED) {
+            reporter
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
     };
     tonic::transport::Server::builder()
         .add_routes(routes)
