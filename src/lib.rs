@@ -13,6 +13,8 @@
 //!   cleanup, generic over the traits.
 //! - [`listing`]: the rows of baton's `-o json` listings, built one at a time over any
 //!   [`Reader`] (what the `c1z` listings print).
+//! - [`grpc`]: a read-only gRPC server over one open file (`c1z serve`): baton's reader
+//!   services on tokio, the only async code; every store call runs on the blocking pool.
 //! - [`C1zFile`]: opening a file into a private working copy (in memory or a temp directory)
 //!   and saving it atomically; each engine opens and saves its own files.
 //!
@@ -47,6 +49,7 @@ mod error;
 pub mod expand;
 mod file;
 pub mod format;
+pub mod grpc;
 pub mod inspect;
 pub mod json;
 pub mod listing;

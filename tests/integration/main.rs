@@ -41,3 +41,5 @@ mod cli_access;
 mod diff;
 // The protobuf JSON text writer against prost-reflect's rendering.
 mod json_text;
+// `c1z serve` and `c1z::grpc` against real tonic clients.
+mod grpc;

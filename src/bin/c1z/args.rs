@@ -365,6 +365,27 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve one file read-only over gRPC: baton's c1.reader.v2 services, the
+    /// c1.connector.v2 List RPCs, grpc.health.v1 and server reflection. Runs until SIGINT
+    /// or SIGTERM; prints the address on stderr once it listens.
+    #[command(after_help = "Examples:\n  \
+        c1z serve FILE\n  \
+        c1z serve FILE --listen 127.0.0.1:0            # any free port (printed on stderr)\n  \
+        grpcurl -plaintext 127.0.0.1:50051 list\n  \
+        grpcurl -plaintext -d '{\"page_size\": 2}' 127.0.0.1:50051 \\\n      \
+        c1.connector.v2.GrantsService/ListGrants")]
+    Serve {
+        /// The .c1z file (any engine: SQLite v1, RocksDB v3, baton's Pebble files); opened
+        /// read-only, never modified.
+        file: PathBuf,
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// Allow a non-loopback --listen address: anyone who reaches it can read the whole
+        /// file (no TLS, no authentication).
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 /// A side of `c1z compare`.

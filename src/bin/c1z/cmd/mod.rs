@@ -16,6 +16,7 @@ mod list;
 mod principals;
 mod resource_types;
 mod resources;
+mod serve;
 mod stats;
 mod syncs;
 mod verify;
@@ -150,6 +151,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             payload_encoding,
         } => convert::run(&input, &output, &engine, &payload_encoding),
         Command::Verify { file, json } => verify::run(&file, json),
+        Command::Serve {
+            file,
+            listen,
+            allow_remote,
+        } => serve::run(&file, listen, allow_remote),
         Command::Bench {
             file,
             sync_id,
