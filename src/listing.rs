@@ -539,14 +539,17 @@ pub struct Lookups<'a, R: Reader + ?Sized> {
     entitlements: Cache<Option<Json>>,
     /// Resource misses per resource type.
     type_misses: HashMap<String, u32>,
-    /// The last grant row's entitlement id and its row objects (entitlement, resource,
-    /// resource type): grants come grouped by entitlement.
-    /// (id, resource type, resource id, objects).
-    last_entitlement: Option<(String, String, String, Vec<(&'static str, Json)>)>,
+    /// The last grant row's entitlement and its row objects: grants come grouped by
+    /// entitlement.
+    last_entitlement: Option<LastEntitlement>,
     /// Scratch: a cache key, an encoding.
     key: Vec<u8>,
     encoded: Vec<u8>,
 }
+
+/// (entitlement id, resource type, resource id, the row objects: entitlement, resource,
+/// resource type).
+type LastEntitlement = (String, String, String, Vec<(&'static str, Json)>);
 
 impl<'a, R: Reader + ?Sized> Lookups<'a, R> {
     /// Rows of `sync` of `store` (name one sync with [`SyncSelector::Id`] so that the rows
