@@ -293,3 +293,209 @@ fn engines_and_files_do_not_change_the_answer() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("c1z syncs"));
 }
+
+#[test]
+fn applying_batons_own_pair_to_a_gives_d() {
+    let Some(s) = samples() else { return };
+    let diff_file = s.join("current/v025-multi-diff.c1z");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("applied.c1z");
+    let o = Command::new(env!("CARGO_BIN_EXE_c1z"))
+        .args([
+            "apply",
+            diff_file.to_str().unwrap(),
+            diff_file.to_str().unwrap(),
+            "--base-sync",
+            A,
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty());
+    let applied = C1zFile::open_read_only(&out).unwrap();
+    let runs = applied.store().sync_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].sync_type, "full");
+    assert!(runs[0].is_finished());
+    let multi = C1zFile::open_read_only(s.join("current/v025-multi.c1z")).unwrap();
+    assert_eq!(
+        contents(&applied, &runs[0].id),
+        contents(&multi, &SyncId::from(D))
+    );
+    // Its stored stats are its counts.
+    let stats = c1z::sync::SyncStats::from_cached(runs[0].stats.as_deref().unwrap()).unwrap();
+    assert_eq!(stats.grants, 1502);
+    // A base the pair was not made from is named in the error.
+    let o = Command::new(env!("CARGO_BIN_EXE_c1z"))
+        .args([
+            "apply",
+            diff_file.to_str().unwrap(),
+            diff_file.to_str().unwrap(),
+            "--base-sync",
+            D,
+            "-o",
+            dir.path().join("x.c1z").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("whose parent is"));
+}
+
+mod apply_model {
+    use super::*;
+    use crate::util::{entitlement, grant, resource, resource_type};
+    use c1z::{SyncType, WriterExt};
+    use proptest::prelude::*;
+
+    /// One slot of a small universe: present on each side, and which version.
+    #[derive(Clone, Copy, Debug)]
+    struct Slot {
+        in_a: bool,
+        in_b: bool,
+        version_a: bool,
+        version_b: bool,
+    }
+
+    const USERS: usize = 5;
+    const GROUPS: usize = 3;
+
+    /// A sync of the universe's objects present on one side, in a new file.
+    fn snapshot(
+        dir: &Path,
+        name: &str,
+        engine: EngineKind,
+        slots: &[Slot],
+        side_b: bool,
+    ) -> (C1zFile, SyncId) {
+        let path = dir.join(name);
+        let f = OpenOptions::new()
+            .with_create(true)
+            .with_engine(engine)
+            .open(&path)
+            .unwrap();
+        let run = f.store().start_sync(SyncType::Full, None).unwrap();
+        let mut slots = slots.iter().map(|s| {
+            if side_b {
+                (s.in_b, s.version_b)
+            } else {
+                (s.in_a, s.version_a)
+            }
+        });
+        let mut next = || slots.next().unwrap();
+        let named = |mut name: String, v: bool| {
+            if v {
+                name.push_str(" (renamed)");
+            }
+            name
+        };
+        let mut rts = Vec::new();
+        for id in ["user", "group"] {
+            let (present, v) = next();
+            if present {
+                let mut rt = resource_type(id);
+                rt.display_name = named(rt.display_name, v);
+                rts.push(rt);
+            }
+        }
+        run.put_resource_types(&rts).unwrap();
+        let mut rs = Vec::new();
+        for (rt, n) in [("user", USERS), ("group", GROUPS)] {
+            for i in 0..n {
+                let (present, v) = next();
+                if present {
+                    let mut r = resource(rt, &format!("{rt}{i}"));
+                    r.display_name = named(r.display_name, v);
+                    rs.push(r);
+                }
+            }
+        }
+        run.put_resources(&rs).unwrap();
+        let mut es = Vec::new();
+        let mut gs = Vec::new();
+        for g in 0..GROUPS {
+            let (present, v) = next();
+            let mut e = entitlement("group", &format!("group{g}"), "member");
+            e.display_name = named(e.display_name, v);
+            if present {
+                es.push(e.clone());
+            }
+            for u in 0..USERS {
+                let (present, v) = next();
+                if present {
+                    let mut gr = grant(&e, "user", &format!("user{u}"));
+                    if v {
+                        gr.annotations.push(c1z::codec::to_any(
+                            "c1.connector.v2.GrantImmutable",
+                            &c1z::pb::c1::connector::v2::GrantImmutable::default(),
+                        ));
+                    }
+                    gs.push(gr);
+                }
+            }
+        }
+        run.put_entitlements(&es).unwrap();
+        run.put_grants(&gs).unwrap();
+        let id = run.finish().unwrap().id;
+        f.close().unwrap();
+        (C1zFile::open_read_only(&path).unwrap(), id)
+    }
+
+    const SLOTS: usize = 2 + USERS + GROUPS + GROUPS * (1 + USERS);
+
+    fn engine(bit: bool) -> EngineKind {
+        if bit {
+            EngineKind::Rocks
+        } else {
+            EngineKind::Sqlite
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// apply(A, diff(A, B)) has exactly B's content, on and across engines.
+        #[test]
+        fn apply_of_a_diff_gives_the_new_side(
+            slots in proptest::collection::vec(
+                (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
+                    .prop_map(|(in_a, in_b, version_a, version_b)| Slot { in_a, in_b, version_a, version_b }),
+                SLOTS,
+            ),
+            engines in any::<[bool; 4]>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let (a, a_sync) = snapshot(dir.path(), "a.c1z", engine(engines[0]), &slots, false);
+            let (b, b_sync) = snapshot(dir.path(), "b.c1z", engine(engines[1]), &slots, true);
+            let pair_path = dir.path().join("pair.c1z");
+            let pair_file = OpenOptions::new().with_create(true).with_engine(engine(engines[2])).open(&pair_path).unwrap();
+            let pair = write_diff_pair(
+                Side { store: a.store(), sync: &a_sync },
+                Side { store: b.store(), sync: &b_sync },
+                pair_file.store(),
+            ).unwrap();
+            pair_file.close().unwrap();
+            let pair_file = C1zFile::open_read_only(&pair_path).unwrap();
+            let out_path = dir.path().join("out.c1z");
+            let out = OpenOptions::new().with_create(true).with_engine(engine(engines[3])).open(&out_path).unwrap();
+            let applied = c1z::diff::apply_diff(
+                Side { store: a.store(), sync: &a_sync },
+                Side { store: pair_file.store(), sync: &pair.upserts },
+                Side { store: pair_file.store(), sync: &pair.deletions },
+                out.store(),
+            ).unwrap();
+            out.close().unwrap();
+            let out = C1zFile::open_read_only(&out_path).unwrap();
+            prop_assert_eq!(contents(&out, &applied.sync), contents(&b, &b_sync));
+            // And the applied sync diffs to nothing against B.
+            let again = diff(
+                Side { store: out.store(), sync: &applied.sync },
+                Side { store: b.store(), sync: &b_sync },
+                |_| Ok(()),
+            ).unwrap();
+            prop_assert!(again.is_empty());
+        }
+    }
+}

@@ -245,6 +245,30 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
     },
+    /// Apply a diff pair (partial_upserts + partial_deletions, as `c1z diff -o` or baton
+    /// write them) to its base sync: base + upserts − deletions, as a new full sync in a new
+    /// file.
+    #[command(after_help = "Examples:\n  \
+        c1z diff last-week.c1z today.c1z -o changes.c1z\n  \
+        c1z apply last-week.c1z changes.c1z -o today-again.c1z")]
+    Apply {
+        /// The file holding the base sync.
+        base: PathBuf,
+        /// The file holding the diff pair (may be BASE itself).
+        diff: PathBuf,
+        /// The file to create (must not exist).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
+        /// The base sync (default: baton's default sync of BASE).
+        #[arg(long, value_name = "ID")]
+        base_sync: Option<String>,
+        /// The partial_upserts sync to apply (default: the latest whose parent is the base).
+        #[arg(long, value_name = "ID")]
+        upserts_sync: Option<String>,
+        /// Engine of the new file.
+        #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "sqlite")]
+        engine: String,
+    },
     /// List the sync runs of a file, in creation order.
     #[command(after_help = "Examples:\n  \
         c1z syncs FILE\n  \

@@ -2,6 +2,7 @@
 //! and prints.
 
 mod access;
+mod apply;
 mod assets;
 mod bench;
 mod compare;
@@ -109,6 +110,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             output: output.as_deref(),
             engine: &engine,
             top,
+        }),
+        Command::Apply {
+            base,
+            diff,
+            output,
+            base_sync,
+            upserts_sync,
+            engine,
+        } => apply::run(&apply::ApplyArgs {
+            base: &base,
+            diff: &diff,
+            output: &output,
+            base_sync: base_sync.as_deref(),
+            upserts_sync: upserts_sync.as_deref(),
+            engine: &engine,
         }),
         Command::Syncs { file, output } => syncs::run(&file, output),
         Command::Assets { list } => assets::list(&list),
