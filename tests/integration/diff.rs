@@ -499,3 +499,56 @@ mod apply_model {
         }
     }
 }
+
+#[test]
+fn export_sync_clones_one_sync_with_its_run_on_any_engine() {
+    let Some(s) = samples() else { return };
+    let multi_path = s.join("current/v025-multi.c1z");
+    let multi = C1zFile::open_read_only(&multi_path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let partial = "3MSzRQYwupl3gWol0rE7PjBrBvX";
+    for (sync, engine) in [(D, "sqlite"), (partial, "rocksdb"), (D, "rocksdb")] {
+        let out = dir.path().join(format!("{sync}-{engine}.c1z"));
+        let o = Command::new(env!("CARGO_BIN_EXE_c1z"))
+            .args([
+                "export-sync",
+                multi_path.to_str().unwrap(),
+                "--sync-id",
+                sync,
+                "-o",
+                out.to_str().unwrap(),
+                "--engine",
+                engine,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let cloned = C1zFile::open_read_only(&out).unwrap();
+        assert_eq!(cloned.metadata().engine, engine);
+        let runs = cloned.store().sync_runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        let original = multi.store().require_sync_run(&SyncId::from(sync)).unwrap();
+        assert_eq!(
+            runs[0], original,
+            "the run as it was: type, token, stats, parent, times"
+        );
+        assert_eq!(
+            contents(&cloned, &runs[0].id),
+            contents(&multi, &runs[0].id)
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_c1z"))
+        .args([
+            "export-sync",
+            multi_path.to_str().unwrap(),
+            "--sync-id",
+            "nope",
+            "-o",
+            dir.path().join("nope.c1z").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("c1z syncs"));
+    assert!(!dir.path().join("nope.c1z").exists());
+}

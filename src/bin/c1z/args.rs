@@ -269,6 +269,23 @@ pub(crate) enum Command {
         #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "sqlite")]
         engine: String,
     },
+    /// Clone one sync (its run, token, stats, every row and asset) into a new file of any
+    /// engine.
+    #[command(after_help = "Example:\n  \
+        c1z export-sync FILE --sync-id 3MSzRZG1ohUOGETUrnuDqs0RnZE -o latest.c1z --engine sqlite")]
+    ExportSync {
+        /// The source file.
+        file: PathBuf,
+        /// The sync to clone (`c1z syncs FILE` lists them).
+        #[arg(long, value_name = "ID")]
+        sync_id: String,
+        /// The file to create (must not exist).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
+        /// Engine of the new file (default: the input's; rocksdb for baton's Pebble files).
+        #[arg(long, value_parser = ["sqlite", "rocksdb"])]
+        engine: Option<String>,
+    },
     /// List the sync runs of a file, in creation order.
     #[command(after_help = "Examples:\n  \
         c1z syncs FILE\n  \

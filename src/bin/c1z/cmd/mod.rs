@@ -10,6 +10,7 @@ mod convert;
 mod diff;
 mod entitlements;
 mod expand;
+mod export_sync;
 mod generate;
 mod grants;
 mod info;
@@ -126,6 +127,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             upserts_sync: upserts_sync.as_deref(),
             engine: &engine,
         }),
+        Command::ExportSync {
+            file,
+            sync_id,
+            output,
+            engine,
+        } => export_sync::run(&file, &sync_id, &output, engine.as_deref()),
         Command::Syncs { file, output } => syncs::run(&file, output),
         Command::Assets { list } => assets::list(&list),
         Command::Asset {
