@@ -552,3 +552,105 @@ fn export_sync_clones_one_sync_with_its_run_on_any_engine() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("c1z syncs"));
     assert!(!dir.path().join("nope.c1z").exists());
 }
+
+#[test]
+fn cleanup_keeps_exactly_what_the_policy_names_and_the_file_shrinks() {
+    let Some(s) = samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_c1z");
+    for engine in ["sqlite", "rocksdb"] {
+        let path = dir.path().join(format!("multi-{engine}.c1z"));
+        let o = Command::new(bin)
+            .args([
+                "convert",
+                s.join("current/v025-multi-diff.c1z").to_str().unwrap(),
+                path.to_str().unwrap(),
+                "--engine",
+                engine,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let before = std::fs::read(&path).unwrap();
+        let runs = C1zFile::open_read_only(&path)
+            .unwrap()
+            .store()
+            .sync_runs()
+            .unwrap();
+        let doomed = c1z::sync::select_syncs_to_delete(&runs, 1, None);
+        let listed = |o: &std::process::Output, verb: &str| -> Vec<String> {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix(verb)
+                        .map(|r| r.split_whitespace().next().unwrap().to_owned())
+                })
+                .collect()
+        };
+        let ids = |v: &[SyncId]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+        // A dry run lists them and changes nothing.
+        let o = Command::new(bin)
+            .args([
+                "cleanup",
+                path.to_str().unwrap(),
+                "--keep",
+                "1",
+                "--dry-run",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert_eq!(listed(&o, "would delete "), ids(&doomed));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Keep one full sync: the newest full one and the diff pair stay.
+        let o = Command::new(bin)
+            .args(["cleanup", path.to_str().unwrap(), "--keep", "1"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(listed(&o, "deleted "), ids(&doomed));
+        assert!(!doomed.is_empty());
+        let after = C1zFile::open_read_only(&path).unwrap();
+        let kept: Vec<String> = after
+            .store()
+            .sync_runs()
+            .unwrap()
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect();
+        let want: Vec<String> = runs
+            .iter()
+            .filter(|r| !doomed.contains(&r.id))
+            .map(|r| r.id.to_string())
+            .collect();
+        assert_eq!(kept, want, "{engine}");
+        assert!(kept.contains(&D.to_owned()));
+        assert!(
+            std::fs::metadata(&path).unwrap().len() < before.len() as u64,
+            "{engine}: the file shrinks"
+        );
+        // The kept full sync is intact.
+        let multi = C1zFile::open_read_only(s.join("current/v025-multi.c1z")).unwrap();
+        assert_eq!(
+            contents(&after, &SyncId::from(D)),
+            contents(&multi, &SyncId::from(D))
+        );
+        // Nothing left to delete: the file is not rewritten.
+        let now = std::fs::read(&path).unwrap();
+        let o = Command::new(bin)
+            .args(["cleanup", path.to_str().unwrap(), "--keep", "1"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert_eq!(std::fs::read(&path).unwrap(), now);
+    }
+    // baton's Pebble files are read-only to c1z: an error that says to convert.
+    let pebble = dir.path().join("p.c1z");
+    std::fs::copy(s.join("current/v025-full.pebble.c1z"), &pebble).unwrap();
+    let o = Command::new(bin)
+        .args(["cleanup", pebble.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("convert"));
+}

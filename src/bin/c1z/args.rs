@@ -286,6 +286,25 @@ pub(crate) enum Command {
         #[arg(long, value_parser = ["sqlite", "rocksdb"])]
         engine: Option<String>,
     },
+    /// Delete old syncs by baton's retention policy (keep the newest N full syncs, the
+    /// partial syncs newer than the oldest kept one, and the last diff pair), reclaim the
+    /// space, and save the file in place (atomically).
+    #[command(after_help = "Examples:\n  \
+        c1z cleanup FILE --keep 2 --dry-run\n  \
+        c1z cleanup FILE --keep 1")]
+    Cleanup {
+        /// The .c1z file (rewritten in place; baton's Pebble files must be converted first).
+        file: PathBuf,
+        /// Full syncs to keep (baton's default: 2).
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        keep: usize,
+        /// Skip reclaiming space (SQLite VACUUM, RocksDB compaction).
+        #[arg(long)]
+        no_compact: bool,
+        /// Only list the syncs that would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// List the sync runs of a file, in creation order.
     #[command(after_help = "Examples:\n  \
         c1z syncs FILE\n  \

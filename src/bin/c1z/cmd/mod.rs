@@ -5,6 +5,7 @@ mod access;
 mod apply;
 mod assets;
 mod bench;
+mod cleanup;
 mod compare;
 mod convert;
 mod diff;
@@ -133,6 +134,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             output,
             engine,
         } => export_sync::run(&file, &sync_id, &output, engine.as_deref()),
+        Command::Cleanup {
+            file,
+            keep,
+            no_compact,
+            dry_run,
+        } => cleanup::run(&file, keep, !no_compact, dry_run),
         Command::Syncs { file, output } => syncs::run(&file, output),
         Command::Assets { list } => assets::list(&list),
         Command::Asset {
