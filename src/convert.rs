@@ -62,10 +62,92 @@ fn copy_stream<T>(
     Ok(n)
 }
 
-/// Copies the grants of `sync` into `dst`'s sync `id`. Grants without expansion columns go
-/// through the destination's bulk load (its fast path: sorted tables on RocksDB, late
-/// indexes on SQLite); the few that define expansion edges are written with their columns
-/// by ordinary puts, in batches.
+/// The identity columns and canonical encoding of a grant without expansion columns, as a
+/// bulk load takes it.
+fn encoded_of(row: &GrantRecord) -> EncodedGrant {
+    let g = &row.grant;
+    let ent = g.entitlement.as_ref();
+    let resource = ent
+        .and_then(|e| e.resource.as_ref())
+        .and_then(|r| r.id.as_ref());
+    let entitlement = EntitlementKey {
+        id: ent.map(|e| e.id.clone()).unwrap_or_default(),
+        resource_type_id: resource
+            .map(|r| r.resource_type.clone())
+            .unwrap_or_default(),
+        resource_id: resource.map(|r| r.resource.clone()).unwrap_or_default(),
+    };
+    let principal = g
+        .principal
+        .as_ref()
+        .and_then(|p| p.id.as_ref())
+        .map_or_else(|| ResourceKey::new("", ""), ResourceKey::of);
+    EncodedGrant {
+        id: g.id.clone(),
+        entitlement: Arc::new(entitlement),
+        principal: Arc::new(principal),
+        data: crate::codec::encode_grant(g),
+        discovered_at: row.discovered_at,
+    }
+}
+
+/// Writes new grants into one sync of a store, fast: grants without expansion columns go
+/// through the destination's bulk load (sorted tables on RocksDB, late indexes on SQLite);
+/// the few that define expansion edges are written with their columns by ordinary puts, in
+/// batches, after the load. Each grant id must be new to the sync (a bulk load keeps an
+/// existing row's `discovered_at`).
+pub(crate) struct GrantCopier<'a, W: Writer + ?Sized> {
+    dst: &'a W,
+    load: crate::store::GrantBulkLoad<'a>,
+    id: SyncId,
+    plain: Vec<EncodedGrant>,
+    edges: Vec<GrantRecord>,
+}
+
+impl<'a, W: Writer + ?Sized> GrantCopier<'a, W> {
+    pub(crate) fn new(dst: &'a W, id: SyncId) -> Result<Self> {
+        Ok(GrantCopier {
+            load: dst.bulk_grants()?,
+            dst,
+            id,
+            plain: Vec::with_capacity(BATCH),
+            edges: Vec::new(),
+        })
+    }
+
+    /// Takes one grant; returns how many grants were written by this call.
+    pub(crate) fn push(&mut self, row: GrantRecord) -> Result<usize> {
+        if row.expansion.is_some() || row.needs_expansion {
+            // New rows take the records' expansion columns as they are.
+            self.edges.push(row);
+            return Ok(0);
+        }
+        self.plain.push(encoded_of(&row));
+        if self.plain.len() == BATCH {
+            self.load.put_encoded_grants(&self.id, &self.plain)?;
+            self.plain.clear();
+            return Ok(BATCH);
+        }
+        Ok(0)
+    }
+
+    /// Writes what is held and ends the load; returns how many grants this call wrote.
+    pub(crate) fn finish(self) -> Result<usize> {
+        let mut n = self.plain.len();
+        if !self.plain.is_empty() {
+            self.load.put_encoded_grants(&self.id, &self.plain)?;
+        }
+        self.load.finish()?;
+        for chunk in self.edges.chunks(BATCH) {
+            self.dst
+                .put_grants(&self.id, chunk, GrantUpsertMode::Replace)?;
+            n += chunk.len();
+        }
+        Ok(n)
+    }
+}
+
+/// Copies the grants of `sync` into `dst`'s sync `id` through a [`GrantCopier`].
 fn copy_grants<R: Reader + ?Sized, W: Writer + ?Sized>(
     src: &R,
     dst: &W,
@@ -73,69 +155,17 @@ fn copy_grants<R: Reader + ?Sized, W: Writer + ?Sized>(
     id: &SyncId,
     written: &mut Written<'_>,
 ) -> Result<u64> {
-    let load = dst.bulk_grants()?;
-    let mut plain: Vec<EncodedGrant> = Vec::with_capacity(BATCH);
-    let mut edges: Vec<GrantRecord> = Vec::new();
+    let mut copier = GrantCopier::new(dst, id.clone())?;
     let mut n = 0u64;
     let rows = src.stream_grants(GrantQuery {
         sync: sync.clone(),
         ..Default::default()
     });
     for row in rows {
-        let row = row?;
         n += 1;
-        if row.expansion.is_some() || row.needs_expansion {
-            // New rows take the records' expansion columns as they are.
-            edges.push(row);
-            if edges.len() == BATCH {
-                dst.put_grants(id, &edges, GrantUpsertMode::Replace)?;
-                written.add(edges.len());
-                edges.clear();
-            }
-            continue;
-        }
-        let g = &row.grant;
-        let ent = g.entitlement.as_ref();
-        let entitlement = EntitlementKey {
-            id: ent.map(|e| e.id.clone()).unwrap_or_default(),
-            resource_type_id: ent
-                .and_then(|e| e.resource.as_ref())
-                .and_then(|r| r.id.as_ref())
-                .map(|r| r.resource_type.clone())
-                .unwrap_or_default(),
-            resource_id: ent
-                .and_then(|e| e.resource.as_ref())
-                .and_then(|r| r.id.as_ref())
-                .map(|r| r.resource.clone())
-                .unwrap_or_default(),
-        };
-        let principal = g
-            .principal
-            .as_ref()
-            .and_then(|p| p.id.as_ref())
-            .map_or_else(|| ResourceKey::new("", ""), ResourceKey::of);
-        plain.push(EncodedGrant {
-            id: g.id.clone(),
-            entitlement: Arc::new(entitlement),
-            principal: Arc::new(principal),
-            data: crate::codec::encode_grant(g),
-            discovered_at: row.discovered_at,
-        });
-        if plain.len() == BATCH {
-            load.put_encoded_grants(id, &plain)?;
-            written.add(plain.len());
-            plain.clear();
-        }
+        written.add(copier.push(row?)?);
     }
-    if !plain.is_empty() {
-        load.put_encoded_grants(id, &plain)?;
-        written.add(plain.len());
-    }
-    load.finish()?;
-    if !edges.is_empty() {
-        dst.put_grants(id, &edges, GrantUpsertMode::Replace)?;
-        written.add(edges.len());
-    }
+    written.add(copier.finish()?);
     Ok(n)
 }
 

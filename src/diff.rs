@@ -164,8 +164,19 @@ impl Object {
         }
     }
 
+    /// When the object was first written to its sync.
+    #[must_use]
+    pub fn discovered_at(&self) -> chrono::NaiveDateTime {
+        match self {
+            Object::ResourceType(r) => r.discovered_at,
+            Object::Resource(r) => r.discovered_at,
+            Object::Entitlement(e) => e.discovered_at,
+            Object::Grant(g) => g.discovered_at,
+        }
+    }
+
     /// The canonical encoding "changed" compares (a grant's expansion columns appended).
-    fn content(&self) -> Vec<u8> {
+    pub(crate) fn content(&self) -> Vec<u8> {
         match self {
             Object::ResourceType(r) => r.value.encode_to_vec(),
             Object::Resource(r) => r.value.encode_to_vec(),
@@ -303,12 +314,15 @@ pub struct Side<'a> {
     pub sync: &'a SyncId,
 }
 
-fn id_hash(id: &str) -> u128 {
+pub(crate) fn id_hash(id: &str) -> u128 {
     (u128::from(xxh64(id.as_bytes(), 0)) << 64) | u128::from(xxh64(id.as_bytes(), 0x9e37_79b9))
 }
 
 /// Every object of `kind` in the sync, streamed.
-fn objects<'a>(side: Side<'a>, kind: Kind) -> Box<dyn Iterator<Item = Result<Object>> + 'a> {
+pub(crate) fn objects<'a>(
+    side: Side<'a>,
+    kind: Kind,
+) -> Box<dyn Iterator<Item = Result<Object>> + 'a> {
     let sync = SyncSelector::Id(side.sync.clone());
     let store = side.store;
     match kind {
@@ -407,7 +421,7 @@ pub struct DiffPair {
 }
 
 /// Buffers differences into batched puts on one sync.
-struct PairWriter<'a> {
+pub(crate) struct PairWriter<'a> {
     out: &'a dyn Writer,
     sync: SyncId,
     resource_types: Vec<Record<ResourceType>>,
@@ -417,7 +431,7 @@ struct PairWriter<'a> {
 }
 
 impl<'a> PairWriter<'a> {
-    fn new(out: &'a dyn Writer, sync: SyncId) -> Self {
+    pub(crate) fn new(out: &'a dyn Writer, sync: SyncId) -> Self {
         PairWriter {
             out,
             sync,
@@ -428,7 +442,7 @@ impl<'a> PairWriter<'a> {
         }
     }
 
-    fn push(&mut self, object: &Object) -> Result<()> {
+    pub(crate) fn push(&mut self, object: &Object) -> Result<()> {
         match object {
             Object::ResourceType(r) => self.resource_types.push(r.clone()),
             Object::Resource(r) => self.resources.push(r.clone()),
@@ -443,7 +457,7 @@ impl<'a> PairWriter<'a> {
         if full { self.flush() } else { Ok(()) }
     }
 
-    fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         let (out, sync) = (self.out, &self.sync);
         if !self.resource_types.is_empty() {
             out.put_resource_types(sync, &std::mem::take(&mut self.resource_types))?;

@@ -42,8 +42,10 @@
 
 pub mod access;
 pub mod codec;
+pub mod compact;
 pub mod convert;
 pub mod diff;
+pub mod digest;
 pub mod engine;
 mod error;
 pub mod expand;

@@ -6,7 +6,7 @@
 //! entitlements; edges inside a component are dropped (members do not receive each
 //! other's principals), edges to and from the outside fold onto the new node.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A node id (1, 2, 3, … in order of first sight; collapsed cycles get fresh ids).
 pub type NodeId = u32;
@@ -216,6 +216,23 @@ impl Graph {
             self.insert_edge(s, d, spec);
         }
         cycles.len()
+    }
+
+    /// The nodes reachable from `seeds` along edges, the seeds included.
+    #[must_use]
+    pub fn reachable_from(&self, seeds: impl IntoIterator<Item = NodeId>) -> HashSet<NodeId> {
+        let mut out: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+        for (s, d) in self.edges.keys() {
+            out.entry(*s).or_default().push(*d);
+        }
+        let mut seen: HashSet<NodeId> = HashSet::new();
+        let mut todo: Vec<NodeId> = seeds.into_iter().collect();
+        while let Some(n) = todo.pop() {
+            if seen.insert(n) {
+                todo.extend(out.get(&n).into_iter().flatten().copied());
+            }
+        }
+        seen
     }
 
     /// Incoming edges of every node with any, each list ordered by source node id then

@@ -19,6 +19,7 @@
 //! Output is deterministic and expanding twice changes nothing. There is no depth limit.
 
 pub mod graph;
+pub mod rollback;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +68,13 @@ pub struct ExpandOptions {
     pub held_members: usize,
     /// Called after every layer.
     pub progress: Option<ProgressFn>,
+    /// Incremental expansion: evaluate only the destinations these entitlements' changes
+    /// can reach (their own nodes and everything downstream), leaving the rest as stored.
+    /// Equal to a full expansion when the sync was fully expanded before its grants on
+    /// these entitlements were added or rewritten and nothing was removed (no grant, no
+    /// edge): what compaction with [`crate::compact::CompactOptions::incremental`]
+    /// guarantees before it asks for this.
+    pub only_affected_by: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for ExpandOptions {
@@ -74,6 +82,7 @@ impl std::fmt::Debug for ExpandOptions {
         f.debug_struct("ExpandOptions")
             .field("write_batch", &self.write_batch)
             .field("held_members", &self.held_members)
+            .field("only_affected_by", &self.only_affected_by)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +93,7 @@ impl Default for ExpandOptions {
             write_batch: 10_000,
             held_members: 1 << 19,
             progress: None,
+            only_affected_by: None,
         }
     }
 }
@@ -101,6 +111,8 @@ pub struct ExpandReport {
     pub cycles: u64,
     /// Kahn layers evaluated.
     pub layers: u64,
+    /// Incremental expansion: the nodes evaluated (the rest were left as stored).
+    pub incremental_nodes: Option<u64>,
     /// Edges skipped because their source entitlement does not exist (or is blank).
     pub dropped_missing_source: u64,
     /// Destinations skipped because their entitlement does not exist.
@@ -685,7 +697,14 @@ pub fn expand<W: Writer + ?Sized>(
     opts: &ExpandOptions,
 ) -> Result<ExpandReport> {
     let started = Instant::now();
-    store.require_sync_run(sync)?;
+    let mut run = store.require_sync_run(sync)?;
+    if !run.supports_diff {
+        // As baton's syncer, which marks the sync when its expansion step starts: the
+        // expansion metadata is complete, and diffs, rollback and incremental expansion
+        // may rely on it.
+        run.supports_diff = true;
+        store.put_sync_run(&run)?;
+    }
     let mut x = Expander {
         store,
         bulk: store.bulk_grants()?,
@@ -715,7 +734,7 @@ pub fn expand<W: Writer + ?Sized>(
     let eval_start = Instant::now();
     let incoming = graph.incoming();
     // Per node: its incoming (sorted parent entitlements, spec), in merge order.
-    let plan: HashMap<NodeId, Vec<(Vec<String>, EdgeSpec)>> = incoming
+    let mut plan: HashMap<NodeId, Vec<(Vec<String>, EdgeSpec)>> = incoming
         .iter()
         .map(|(n, edges)| {
             let v = edges
@@ -731,6 +750,11 @@ pub fn expand<W: Writer + ?Sized>(
             (*n, v)
         })
         .collect();
+    if let Some(seeds) = &opts.only_affected_by {
+        let affected = graph.reachable_from(seeds.iter().filter_map(|e| graph.node_of(e)));
+        plan.retain(|n, _| affected.contains(n));
+        x.report.incremental_nodes = Some(plan.len() as u64);
+    }
     for (node, edges) in &plan {
         let dests = graph
             .entitlements(*node)

@@ -523,3 +523,59 @@ fn help_shows_examples() {
         );
     }
 }
+
+#[test]
+fn stats_recalculate_stores_the_recount_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for engine in [
+        c1z::engine::EngineKind::Sqlite,
+        c1z::engine::EngineKind::Rocks,
+    ] {
+        let path = dir.path().join(format!("stale-{}.c1z", engine.name()));
+        let f = c1z::OpenOptions::new()
+            .with_create(true)
+            .with_engine(engine)
+            .open(&path)
+            .unwrap();
+        let w = f.store().start_sync(SyncType::Full, None).unwrap();
+        w.put_resource_types(&[resource_type("user"), resource_type("group")])
+            .unwrap();
+        w.put_resources(&[resource("user", "u1"), resource("group", "g1")])
+            .unwrap();
+        let e = entitlement("group", "g1", "member");
+        w.put_entitlements(&[e.clone()]).unwrap();
+        w.put_grants(&[grant(&e, "user", "u1")]).unwrap();
+        let id = w.finish().unwrap().id;
+        // A grant written after the stats were stored: they are stale now.
+        let late = c1z::sync::grant_record(grant(&e, "group", "g1"), c1z::wall::now()).unwrap();
+        c1z::Writer::put_grants(f.store(), &id, &[late], c1z::GrantUpsertMode::Replace).unwrap();
+        f.close().unwrap();
+        let p = path.to_str().unwrap();
+        let grants = |args: &[&str]| {
+            let mut all = vec!["stats", p, "--json"];
+            all.extend(args);
+            let o = c1z(&all);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            serde_json::from_slice::<Value>(&o.stdout).unwrap()["grants"].clone()
+        };
+        assert_eq!(grants(&[]), 1, "the stored (stale) stats");
+        assert_eq!(grants(&["--recount"]), 2);
+        assert_eq!(grants(&[]), 1, "--recount stores nothing");
+        assert_eq!(grants(&["--recalculate"]), 2);
+        assert_eq!(grants(&[]), 2, "--recalculate stored the recount");
+    }
+    // baton's Pebble files are read-only: the error says to convert.
+    if let Some(s) = samples() {
+        let tmp = dir.path().join("p.c1z");
+        std::fs::copy(s.join(PEBBLE), &tmp).unwrap();
+        let before = std::fs::read(&tmp).unwrap();
+        let o = c1z(&["stats", tmp.to_str().unwrap(), "--recalculate"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("convert"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(std::fs::read(&tmp).unwrap(), before);
+    }
+}

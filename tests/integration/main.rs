@@ -43,3 +43,9 @@ mod diff;
 mod json_text;
 // `c1z serve` and `c1z::grpc` against real tonic clients.
 mod grpc;
+// Compaction by baton's rules, against a model and on baton's samples.
+mod compact;
+// Rollback of expansion, and its replay.
+mod rollback;
+// Content digests.
+mod digest;

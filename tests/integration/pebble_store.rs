@@ -264,7 +264,7 @@ fn counts_are_the_samples() {
 
 /// The canonical listing (`v025-multi.d-expanded.tsv`): entitlement, principal, grant id,
 /// source keys, is_direct flags.
-fn canonical_listing(store: &impl Reader) -> String {
+pub(crate) fn canonical_listing(store: &impl Reader) -> String {
     let mut lines: Vec<String> = all_grants(store, GrantQuery::default())
         .iter()
         .map(|g| {

@@ -81,6 +81,10 @@ pub(crate) enum Command {
         /// Count the rows even when the sync has stored stats.
         #[arg(long)]
         recount: bool,
+        /// Count the rows and store the counts as the sync's stats (baton's
+        /// recalculate-stats): FILE is saved in place, atomically. Finished syncs only.
+        #[arg(long, conflicts_with = "recount")]
+        recalculate: bool,
     },
     /// List the resource types of a sync.
     #[command(after_help = "Examples:\n  \
@@ -268,6 +272,89 @@ pub(crate) enum Command {
         /// Engine of the new file.
         #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "sqlite")]
         engine: String,
+    },
+    /// Merge the latest syncs of several files into one sync in a new file (baton's
+    /// compactor: newest file first, an older row wins only with a later discovered_at; the
+    /// result's type is the union), then expand its grants.
+    #[command(
+        after_help = "Inputs are given oldest first; each contributes its latest finished full, \
+        resources_only or partial sync.\n\nExamples:\n  \
+        c1z compact merged.c1z full.c1z partial-1.c1z partial-2.c1z\n  \
+        c1z compact merged.c1z expanded-full.c1z partial.c1z --incremental\n  \
+        c1z compact merged.c1z a.c1z b.c1z --no-expand --engine sqlite"
+    )]
+    Compact {
+        /// The file to create (must not exist).
+        output: PathBuf,
+        /// The files to merge, oldest first.
+        #[arg(required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// Do not expand the result's grants.
+        #[arg(long)]
+        no_expand: bool,
+        /// Expand only what the newer files changed, when the oldest is an expanded full
+        /// sync and the newer ones only add grants and edges (else a full expansion, saying
+        /// why).
+        #[arg(long, conflicts_with = "no_expand")]
+        incremental: bool,
+        /// Engine of the new file.
+        #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "rocksdb")]
+        engine: String,
+    },
+    /// Undo the expansion of a finished, expanded sync (baton's rollback-expansion): delete
+    /// the grants expansion made, clear the sources it merged into direct grants, and write
+    /// the sync alone into a new file; the input is never modified.
+    #[command(after_help = "Examples:\n  \
+        c1z rollback-expansion FILE --dry-run\n  \
+        c1z rollback-expansion FILE -o unexpanded.c1z && c1z expand unexpanded.c1z -o again.c1z")]
+    RollbackExpansion {
+        /// The .c1z file (read only).
+        file: PathBuf,
+        /// The file to create (must not exist; required unless --dry-run).
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "OUT",
+            required_unless_present = "dry_run"
+        )]
+        output: Option<PathBuf>,
+        /// The sync to roll back (default: baton's default sync, the latest finished full).
+        #[arg(long, value_name = "ID")]
+        sync_id: Option<String>,
+        /// Keep derived-looking grants that lack GrantImmutable (possibly the connector's).
+        #[arg(long)]
+        preserve_suspect_grants: bool,
+        /// Only count what would change.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Engine of the new file (default: the input's; rocksdb for baton's Pebble files).
+        #[arg(long, value_parser = ["sqlite", "rocksdb"])]
+        engine: Option<String>,
+    },
+    /// Content digests of a sync (SHA-256, independent of engine and row order; see
+    /// docs/digest.md): equal digests mean equal content, without a diff.
+    #[command(after_help = "Examples:\n  \
+        c1z digest FILE\n  \
+        c1z digest FILE -e group:eng:member\n  \
+        c1z digest FILE --entitlements --json | jq -r '.entitlements | keys[]'")]
+    Digest {
+        /// The .c1z file.
+        file: PathBuf,
+        /// The sync (default: baton's default sync, the latest finished full).
+        #[arg(long, value_name = "ID")]
+        sync_id: Option<String>,
+        /// Only this entitlement's grants (read through the by-entitlement index).
+        #[arg(short = 'e', long, value_name = "ENT")]
+        entitlement: Option<String>,
+        /// Also every entitlement's digest.
+        #[arg(long, conflicts_with = "entitlement")]
+        entitlements: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Clone one sync (its run, token, stats, every row and asset) into a new file of any
     /// engine.

@@ -6,9 +6,11 @@ mod apply;
 mod assets;
 mod bench;
 mod cleanup;
+mod compact;
 mod compare;
 mod convert;
 mod diff;
+mod digest;
 mod entitlements;
 mod expand;
 mod export_sync;
@@ -19,6 +21,7 @@ mod list;
 mod principals;
 mod resource_types;
 mod resources;
+mod rollback;
 mod serve;
 mod stats;
 mod syncs;
@@ -38,9 +41,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             output,
             json,
             recount,
+            recalculate,
         } => {
             let format = (output.as_deref() == Some("json")).then_some(crate::args::Format::Json);
-            stats::run(&file, sync_id.as_deref(), format, json, recount)
+            let counting = if recalculate {
+                stats::Counting::Recalculate
+            } else if recount {
+                stats::Counting::Recount
+            } else {
+                stats::Counting::Stored
+            };
+            stats::run(&file, sync_id.as_deref(), format, json, counting)
         }
         Command::ResourceTypes { list } => resource_types::run(&list),
         Command::Resources {
@@ -134,6 +145,43 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             output,
             engine,
         } => export_sync::run(&file, &sync_id, &output, engine.as_deref()),
+        Command::Compact {
+            output,
+            inputs,
+            no_expand,
+            incremental,
+            engine,
+        } => compact::run(&output, &inputs, !no_expand, incremental, &engine),
+        Command::RollbackExpansion {
+            file,
+            output,
+            sync_id,
+            preserve_suspect_grants,
+            dry_run,
+            json,
+            engine,
+        } => rollback::run(&rollback::RollbackArgs {
+            input: &file,
+            output: output.as_deref(),
+            sync_id: sync_id.as_deref(),
+            preserve_suspect: preserve_suspect_grants,
+            dry_run,
+            json,
+            engine: engine.as_deref(),
+        }),
+        Command::Digest {
+            file,
+            sync_id,
+            entitlement,
+            entitlements,
+            json,
+        } => digest::run(
+            &file,
+            sync_id.as_deref(),
+            entitlement.as_deref(),
+            entitlements,
+            json,
+        ),
         Command::Cleanup {
             file,
             keep,
