@@ -569,7 +569,7 @@ mod incremental_model {
                 .collect();
             rs.extend((0..GROUPS).map(|g| resource("group", &format!("g{g}"))));
             w.put_resources(&rs).unwrap();
-            w.put_entitlements(&(0..GROUPS).map(member).collect::<Vec<_>>())
+            w.put_entitlements((0..GROUPS).map(member).collect::<Vec<_>>())
                 .unwrap();
         }
         let mut grants: Vec<_> = shape

@@ -124,7 +124,7 @@ fn row_order_does_not_change_a_digest() {
             }
             v
         }
-        w.put_resource_types(&order(
+        w.put_resource_types(order(
             vec![resource_type("user"), resource_type("group")],
             reversed,
         ))
@@ -132,14 +132,14 @@ fn row_order_does_not_change_a_digest() {
         let users: Vec<_> = (0..20)
             .map(|i| resource("user", &format!("u{i:02}")))
             .collect();
-        w.put_resources(&order(users, reversed)).unwrap();
+        w.put_resources(order(users, reversed)).unwrap();
         w.put_resources(&[resource("group", "g")]).unwrap();
         let e = entitlement("group", "g", "member");
         w.put_entitlements(&[e.clone()]).unwrap();
         let grants: Vec<_> = (0..20)
             .map(|i| grant(&e, "user", &format!("u{i:02}")))
             .collect();
-        w.put_grants(&order(grants, reversed)).unwrap();
+        w.put_grants(order(grants, reversed)).unwrap();
         let id = w.finish().unwrap().id;
         (digest_sync(f.store(), &id).unwrap(), f)
     };
