@@ -346,6 +346,91 @@ impl RocksStore {
         self.commit(batch)
     }
 
+    /// A connector's call of new grants (the common case): when no id of the call is
+    /// stored or repeated ([`RocksStore::all_new`], which asks the grant-id filter, not the
+    /// database), the rows and their index entries go out as one write batch, with no
+    /// lookup per grant. Returns false, writing nothing, when some id may exist.
+    fn put_new_grants(&self, seq: u32, rows: &[GrantRecord]) -> Result<bool> {
+        if rows.is_empty() {
+            return Ok(true);
+        }
+        let mut scratch = self.key_scratch();
+        let (tails, id_keys) = scratch.0.cleared_for(rows.len());
+        let head = keys::index_head(index::GRANT_BY_ID, seq);
+        let mut resources = Vec::with_capacity(rows.len());
+        let mut principals = Vec::with_capacity(rows.len());
+        for r in rows {
+            let g = &r.grant;
+            let ent = g.entitlement.as_ref();
+            let (rt, rid) = id_parts(
+                ent.and_then(|e| e.resource.as_ref())
+                    .and_then(|res| res.id.as_ref()),
+            );
+            let (pt, pid) = id_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
+            let ent_id = ent.map_or("", |e| e.id.as_str());
+            tails.push_with(|t| keys::push_grant_tail(t, ent_id, pt, pid, &g.id));
+            id_keys.push_with(|k| {
+                k.extend_from_slice(&head);
+                keys::push_component(k, g.id.as_bytes());
+            });
+            resources.push((rt, rid));
+            principals.push(ResourceKey::new(pt, pid));
+        }
+        let Some((ids, _hashes)) = self.all_new(seq, id_keys)? else {
+            return Ok(false);
+        };
+        let data: Vec<Vec<u8>> = rows.iter().map(|r| codec::encode_grant(&r.grant)).collect();
+        let expansions: Vec<Option<Vec<u8>>> = rows
+            .iter()
+            .map(|r| r.expansion.as_ref().map(Message::encode_to_vec))
+            .collect();
+        let needs: Vec<(Vec<u8>, Vec<u8>)> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.needs_expansion)
+            .map(|(i, _)| {
+                (
+                    keys::join(
+                        keys::index_head(index::GRANT_NEEDS_EXPANSION, seq),
+                        tails.get(i),
+                    ),
+                    Vec::new(),
+                )
+            })
+            .collect();
+        let value = |i: usize, buf: &mut Vec<u8>| {
+            buf.clear();
+            StoredGrantRow {
+                discovered_at: &rows[i].discovered_at,
+                needs_expansion: rows[i].needs_expansion,
+                expansion: expansions[i].as_deref(),
+                resource: resources[i],
+                data: &data[i],
+            }
+            .encode(buf);
+        };
+        let new_rows = NewRows {
+            seq,
+            resources: resources.clone(),
+            principals: principals.iter().collect(),
+            tails,
+            id_keys,
+            extra: &needs,
+            value: &value,
+            value_bytes: data
+                .iter()
+                .zip(&expansions)
+                .map(|(d, e)| d.len() + e.as_ref().map_or(0, Vec::len) + 48)
+                .sum(),
+        };
+        // Never into a bulk buffer: a connector's write is visible at once.
+        self.grow_memtables_for(ids)?;
+        let mut batch = WriteBatch::with_capacity_bytes(new_rows.buffered_bytes());
+        new_rows.write(&mut batch);
+        self.commit(batch)?;
+        Ok(true)
+    }
+
     /// The snapshot version of a derived grant's entitlement in sync `seq`: an existing
     /// one with the same encoding, or a new one whose entry is added to `extra`.
     fn snapshot_version(
@@ -724,6 +809,9 @@ impl Writer for RocksStore {
         };
         if self.bulk_may_hold(rows.iter().map(|r| id_key(&r.grant))) {
             self.publish_bulk()?;
+        }
+        if self.put_new_grants(seq, rows)? {
+            return Ok(());
         }
         let (mut batch, mut pending) = (WriteBatch::default(), Pending::default());
         // New ids are kept for the grant-id filter only if one tracks this sync (bulk
