@@ -144,11 +144,12 @@ impl RocksStore {
         // switches to larger ones (see `LARGE_MEMTABLE`).
         opts.set_write_buffer_size(SMALL_MEMTABLE);
         opts.increase_parallelism(2);
-        // A private working copy: never stall writes for compaction debt (bulk grant
-        // writes pause compactions), and never compact a copy that cannot change.
-        opts.set_level_zero_slowdown_writes_trigger(1 << 20);
-        opts.set_level_zero_stop_writes_trigger(1 << 20);
-        opts.set_disable_auto_compactions(read_only);
+        // A private working copy: never stall writes for compaction debt, and never
+        // compact on its own. Connector writes and expansion add new keys; compacting them
+        // while they are written only rewrites the same bytes on the core the writer needs
+        // (measured: 1M connector grants 10.2 s with background compaction, 6.7 s
+        // without; the file comes out about 25 % larger). `Writer::compact` merges them.
+        opts.set_disable_auto_compactions(true);
         let db = DB::open(&opts, path).map_err(RocksError::from)?;
         let store = RocksStore {
             db,

@@ -976,7 +976,8 @@ impl Writer for RocksStore {
         // Derived grants are all new keys: compacting them while they are written, or
         // while the result is being saved, only rewrites the same bytes on the core the
         // writer needs. Level-0 tables pile up instead (the store never stalls writes);
-        // `compact()` or the next writable open merges them.
+        // `compact()` merges them. (Stores open with compactions off; a `compact()` since
+        // may have switched them on.)
         if let Err(e) = self.db.set_options(&[("disable_auto_compactions", "true")]) {
             self.bulk_active.store(false, Ordering::Release);
             return Err(RocksError::from(e).into());
