@@ -28,7 +28,7 @@ use crate::diff::{Kind, Object, PairWriter, Side, id_hash, objects};
 use crate::error::{Error, Result};
 use crate::expand::{ExpandOptions, ExpandReport, expand};
 use crate::model::{GrantRecord, SyncId, SyncRun, SyncType, wall};
-use crate::store::{GrantUpsertMode, Reader, ReaderExt, Writer};
+use crate::store::{GrantUpsertMode, ObjectCounts, Reader, ReaderExt, Writer};
 
 /// The sync of a file that compaction takes: the latest finished `full`, `resources_only`
 /// or `partial` sync (greatest `ended_at`, ties to the greater id), as baton's compactor.
@@ -230,17 +230,26 @@ pub fn compact(
         mode: ExpansionMode::Skipped,
     };
     let mut changes = Changes::default();
+    let mut counts = ObjectCounts::default();
     for kind in Kind::ALL {
         let (written, replaced) = if kind == Kind::Grant {
-            merge_grants(inputs, out, &sync, &mut changes)?
+            merge_grants(inputs, out, &sync, &mut changes, &mut counts)?
         } else {
-            merge_objects(inputs, kind, out, &sync)?
+            merge_objects(inputs, kind, out, &sync, &mut counts)?
         };
         report.objects.push((kind, written));
         report.replaced += replaced;
     }
     let latest_input_end = runs.iter().filter_map(|r| r.ended_at).max();
     run.ended_at = Some(latest_input_end.map_or(created, |e| e.max(created)));
+    // Counted while merging, so no scan of the result; a row replaced by an older
+    // input's may count under another type, so then the rows are counted.
+    let stats = if report.replaced == 0 {
+        crate::sync::stats::stats_of_counts(&counts, &run)
+    } else {
+        crate::sync::compute_stats(out, &run)?
+    };
+    run.stats = Some(stats.to_json());
     out.put_sync_run(&run)?;
     if opts.expand && sync_type != SyncType::Partial {
         let mut expand_options = opts.expand_options.clone();
@@ -267,11 +276,9 @@ pub fn compact(
                 }
             };
         }
+        // Expansion adds its grants to the stored stats.
         report.expansion = Some(expand(out, &sync, &expand_options)?);
     }
-    let mut run = out.require_sync_run(&sync)?;
-    run.stats = Some(crate::sync::compute_stats(out, &run)?.to_json());
-    out.put_sync_run(&run)?;
     Ok(report)
 }
 
@@ -283,6 +290,7 @@ fn merge_objects(
     kind: Kind,
     out: &dyn Writer,
     sync: &SyncId,
+    counts: &mut ObjectCounts,
 ) -> Result<(u64, u64)> {
     // id hash → (input index, discovered_at) of the winner.
     let mut winners: HashMap<u128, (usize, NaiveDateTime)> = HashMap::new();
@@ -313,6 +321,7 @@ fn merge_objects(
             // an id once per sync, so this is the one).
             if winners.get(&hash) == Some(&(i, at)) {
                 winners.remove(&hash);
+                count(counts, &o);
                 writer.push(&o)?;
                 written += 1;
             }
@@ -378,6 +387,7 @@ fn merge_grants(
     out: &dyn Writer,
     sync: &SyncId,
     changes: &mut Changes,
+    counts: &mut ObjectCounts,
 ) -> Result<(u64, u64)> {
     let mut winners = Winners::new();
     let mut later: HashMap<u128, GrantRecord> = HashMap::new();
@@ -398,6 +408,14 @@ fn merge_grants(
             }
             match offer {
                 Offer::New => {
+                    let rt = g
+                        .grant
+                        .entitlement
+                        .as_ref()
+                        .and_then(|e| e.resource.as_ref())
+                        .and_then(|r| r.id.as_ref())
+                        .map_or("", |r| r.resource_type.as_str());
+                    bump(&mut counts.grants_by_type, rt);
                     copier.push(g)?;
                 }
                 Offer::Later => {
@@ -452,5 +470,24 @@ fn compare_with_base(
         && newer_content == xxh64(&crate::codec::encode_grant(&base.grant), 0)
     {
         changes.newer.remove(&hash);
+    }
+}
+
+fn bump(map: &mut std::collections::BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
+}
+
+/// Counts one written object as the stats count it.
+fn count(counts: &mut ObjectCounts, object: &Object) {
+    match object {
+        Object::ResourceType(r) => counts.resource_type_ids.push(r.value.id.clone()),
+        Object::Resource(_) => bump(&mut counts.resources_by_type, &object.resource_type()),
+        Object::Entitlement(_) => bump(&mut counts.entitlements_by_type, &object.resource_type()),
+        Object::Grant(_) => bump(&mut counts.grants_by_type, &object.resource_type()),
     }
 }

@@ -111,7 +111,11 @@ fn lift<T: serde::de::DeserializeOwned + Default>(
 /// # Errors
 /// Engine errors.
 pub fn compute_stats<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<SyncStats> {
-    let counts = store.count_objects(&run.id)?;
+    Ok(stats_of_counts(&store.count_objects(&run.id)?, run))
+}
+
+/// A run's stats from counts of its rows (what [`compute_stats`] reads from the store).
+pub(crate) fn stats_of_counts(counts: &crate::store::ObjectCounts, run: &SyncRun) -> SyncStats {
     let mut stats = SyncStats {
         resource_types: count(counts.resource_type_ids.len() as u64),
         ..Default::default()
@@ -139,7 +143,7 @@ pub fn compute_stats<R: Reader + ?Sized>(store: &R, run: &SyncRun) -> Result<Syn
     }
     stats.assets = count(counts.assets);
     lift_token_stats(&mut stats, &run.sync_token);
-    Ok(stats)
+    stats
 }
 
 /// Fills the timing maps a stats record lacks from the checkpoint token, where baton's

@@ -527,6 +527,14 @@ mod model {
             out.close().unwrap();
             let out = C1zFile::open_read_only(&out_path).unwrap();
             prop_assert_eq!(contents(out.store(), &report.sync), expected);
+            // The stats stored (counted while merging) are the result's real counts.
+            let run = out.store().require_sync_run(&report.sync).unwrap();
+            let recount = c1z::sync::compute_stats(out.store(), &run).unwrap();
+            match c1z::sync::SyncStats::from_cached(run.stats.as_deref().unwrap()) {
+                Some(stored) => prop_assert_eq!(stored, recount),
+                // Stats without resource types count as missing (baton's rule): recounted.
+                None => prop_assert_eq!(recount.resource_types, 0),
+            }
         }
     }
 }
