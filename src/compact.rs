@@ -18,13 +18,11 @@
 //! input replaces. Grants stream once per input; the rare grant an older input replaces is
 //! held until the end, then rewritten.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDateTime;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::convert::GrantCopier;
-use crate::diff::{Kind, Object, PairWriter, Side, id_hash, objects};
+use crate::diff::{IdMap, Kind, Object, PairWriter, Side, id_hash, objects};
 use crate::error::{Error, Result};
 use crate::expand::{ExpandOptions, ExpandReport, expand};
 use crate::model::{GrantRecord, SyncId, SyncRun, SyncType, wall};
@@ -131,13 +129,13 @@ pub struct CompactReport {
 
 /// The winning version of each object id, as far as the inputs read so far say.
 struct Winners {
-    seen: HashMap<u128, NaiveDateTime>,
+    seen: IdMap<NaiveDateTime>,
 }
 
 impl Winners {
     fn new() -> Self {
         Winners {
-            seen: HashMap::new(),
+            seen: IdMap::default(),
         }
     }
 
@@ -229,7 +227,10 @@ pub fn compact(
         expansion: None,
         mode: ExpansionMode::Skipped,
     };
-    let mut changes = Changes::default();
+    let mut changes = Changes {
+        tracking: opts.incremental && opts.expand,
+        ..Changes::default()
+    };
     let mut counts = ObjectCounts::default();
     for kind in Kind::ALL {
         let (written, replaced) = if kind == Kind::Grant {
@@ -293,7 +294,7 @@ fn merge_objects(
     counts: &mut ObjectCounts,
 ) -> Result<(u64, u64)> {
     // id hash → (input index, discovered_at) of the winner.
-    let mut winners: HashMap<u128, (usize, NaiveDateTime)> = HashMap::new();
+    let mut winners: IdMap<(usize, NaiveDateTime)> = IdMap::default();
     let mut replaced = 0u64;
     for (i, side) in inputs.iter().enumerate().rev() {
         for o in objects(*side, kind) {
@@ -345,9 +346,11 @@ struct NewerGrant {
 struct Changes {
     /// Grants of newer inputs in the result, by id hash, until the base shows them to be
     /// no-ops.
-    newer: HashMap<u128, NewerGrant>,
+    newer: IdMap<NewerGrant>,
     /// Why the edges of the base did not survive as they were, if they did not.
     edge_changed: Option<String>,
+    /// Whether to track at all (incremental expansion was asked for).
+    tracking: bool,
 }
 
 impl Changes {
@@ -390,7 +393,7 @@ fn merge_grants(
     counts: &mut ObjectCounts,
 ) -> Result<(u64, u64)> {
     let mut winners = Winners::new();
-    let mut later: HashMap<u128, GrantRecord> = HashMap::new();
+    let mut later: IdMap<GrantRecord> = IdMap::default();
     // Each id is written once here, so the destination's bulk path applies.
     let mut copier = GrantCopier::new(out, sync.clone())?;
     for (i, side) in inputs.iter().enumerate().rev() {
@@ -398,13 +401,15 @@ fn merge_grants(
             let Object::Grant(g) = o? else { continue };
             let hash = id_hash(&g.grant.id);
             let offer = winners.offer(hash, g.discovered_at);
-            if i > 0 {
-                if !matches!(offer, Offer::Kept) {
-                    changes.newer.insert(hash, newer_grant(&g));
+            if changes.tracking {
+                if i > 0 {
+                    if !matches!(offer, Offer::Kept) {
+                        changes.newer.insert(hash, newer_grant(&g));
+                    }
+                } else if let Some(newer) = changes.newer.get(&hash) {
+                    let (content, expansion) = (newer.content, newer.expansion);
+                    compare_with_base(changes, hash, content, expansion, &g, &offer);
                 }
-            } else if let Some(newer) = changes.newer.get(&hash) {
-                let (content, expansion) = (newer.content, newer.expansion);
-                compare_with_base(changes, hash, content, expansion, &g, &offer);
             }
             match offer {
                 Offer::New => {

@@ -314,6 +314,35 @@ pub struct Side<'a> {
     pub sync: &'a SyncId,
 }
 
+/// Hashes [`id_hash`] values for hash maps: they are already uniform, so their low 64
+/// bits are the hash (SipHash over them cost a tenth of a million-object diff).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used; anything else still hashes.
+        self.0 = xxh64(bytes, self.0);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        // Truncation intended: the low half of a uniform hash.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            self.0 = n as u64;
+        }
+    }
+}
+
+/// A map keyed by [`id_hash`] values.
+pub(crate) type IdMap<V> = HashMap<u128, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// A set of [`id_hash`] values.
+pub(crate) type IdSet = std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>;
+
 pub(crate) fn id_hash(id: &str) -> u128 {
     (u128::from(xxh64(id.as_bytes(), 0)) << 64) | u128::from(xxh64(id.as_bytes(), 0x9e37_79b9))
 }
@@ -372,7 +401,7 @@ pub fn diff(
     for kind in Kind::ALL {
         summary.kinds.entry(kind).or_default();
         // id hash → content hash of every old object; what is left at the end was removed.
-        let mut old_hashes: HashMap<u128, u64> = HashMap::new();
+        let mut old_hashes: IdMap<u64> = IdMap::default();
         for o in objects(old, kind) {
             let o = o?;
             old_hashes.insert(id_hash(&o.external_id()), xxh64(&o.content(), 0));
@@ -546,7 +575,7 @@ pub struct Applied {
 }
 
 /// The ids of every object of `kind` in a sync, hashed as [`diff`] hashes them.
-fn id_set(side: Side<'_>, kind: Kind) -> Result<std::collections::HashSet<u128>> {
+fn id_set(side: Side<'_>, kind: Kind) -> Result<IdSet> {
     objects(side, kind)
         .map(|o| o.map(|o| id_hash(&o.external_id())))
         .collect()
