@@ -22,7 +22,7 @@ use chrono::NaiveDateTime;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::convert::GrantCopier;
-use crate::diff::{IdMap, Kind, Object, PairWriter, Side, id_hash, objects};
+use crate::diff::{IdMap, Kind, Object, PairWriter, Side, id_hash, objects, with_objects};
 use crate::error::{Error, Result};
 use crate::expand::{ExpandOptions, ExpandReport, expand};
 use crate::model::{GrantRecord, SyncId, SyncRun, SyncType, wall};
@@ -397,38 +397,41 @@ fn merge_grants(
     // Each id is written once here, so the destination's bulk path applies.
     let mut copier = GrantCopier::new(out, sync.clone())?;
     for (i, side) in inputs.iter().enumerate().rev() {
-        for o in objects(*side, Kind::Grant) {
-            let Object::Grant(g) = o? else { continue };
-            let hash = id_hash(&g.grant.id);
-            let offer = winners.offer(hash, g.discovered_at);
-            if changes.tracking {
-                if i > 0 {
-                    if !matches!(offer, Offer::Kept) {
-                        changes.newer.insert(hash, newer_grant(&g));
+        with_objects(*side, Kind::Grant, |rows| {
+            for o in rows {
+                let Object::Grant(g) = o? else { continue };
+                let hash = id_hash(&g.grant.id);
+                let offer = winners.offer(hash, g.discovered_at);
+                if changes.tracking {
+                    if i > 0 {
+                        if !matches!(offer, Offer::Kept) {
+                            changes.newer.insert(hash, newer_grant(&g));
+                        }
+                    } else if let Some(newer) = changes.newer.get(&hash) {
+                        let (content, expansion) = (newer.content, newer.expansion);
+                        compare_with_base(changes, hash, content, expansion, &g, &offer);
                     }
-                } else if let Some(newer) = changes.newer.get(&hash) {
-                    let (content, expansion) = (newer.content, newer.expansion);
-                    compare_with_base(changes, hash, content, expansion, &g, &offer);
+                }
+                match offer {
+                    Offer::New => {
+                        let rt = g
+                            .grant
+                            .entitlement
+                            .as_ref()
+                            .and_then(|e| e.resource.as_ref())
+                            .and_then(|r| r.id.as_ref())
+                            .map_or("", |r| r.resource_type.as_str());
+                        bump(&mut counts.grants_by_type, rt);
+                        copier.push(g)?;
+                    }
+                    Offer::Later => {
+                        later.insert(hash, g);
+                    }
+                    Offer::Kept => {}
                 }
             }
-            match offer {
-                Offer::New => {
-                    let rt = g
-                        .grant
-                        .entitlement
-                        .as_ref()
-                        .and_then(|e| e.resource.as_ref())
-                        .and_then(|r| r.id.as_ref())
-                        .map_or("", |r| r.resource_type.as_str());
-                    bump(&mut counts.grants_by_type, rt);
-                    copier.push(g)?;
-                }
-                Offer::Later => {
-                    later.insert(hash, g);
-                }
-                Offer::Kept => {}
-            }
-        }
+            Ok(())
+        })?;
     }
     copier.finish()?;
     let written = winners.seen.len() as u64;

@@ -387,6 +387,44 @@ pub(crate) fn objects<'a>(
     }
 }
 
+/// Objects handed from the reading thread per message.
+const PREFETCH_BATCH: usize = 1_024;
+
+/// Runs `consume` over every object of `kind` in the sync, the objects read and decoded on
+/// a second thread meanwhile (decoding is half the work of a diff or a merge). At most a
+/// few batches wait between the two. When `consume` returns early, the reader stops at
+/// its next batch.
+///
+/// # Errors
+/// The first error of the reads (in order) or of `consume`.
+pub(crate) fn with_objects<T>(
+    side: Side<'_>,
+    kind: Kind,
+    consume: impl FnOnce(&mut dyn Iterator<Item = Result<Object>>) -> Result<T>,
+) -> Result<T> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Object>>>(4);
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(PREFETCH_BATCH);
+            for o in objects(side, kind) {
+                let failed = o.is_err();
+                batch.push(o);
+                if batch.len() == PREFETCH_BATCH || failed {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PREFETCH_BATCH));
+                    if tx.send(full).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+        });
+        let mut rows = rx.into_iter().flatten();
+        consume(&mut rows)
+    })
+}
+
 /// Diffs `old` against `new`, calling `visit` with each difference (per kind: added and
 /// changed in the new side's order, then removed in the old side's), and returns the counts.
 ///
@@ -402,35 +440,44 @@ pub fn diff(
         summary.kinds.entry(kind).or_default();
         // id hash → content hash of every old object; what is left at the end was removed.
         let mut old_hashes: IdMap<u64> = IdMap::default();
-        for o in objects(old, kind) {
-            let o = o?;
-            old_hashes.insert(id_hash(&o.external_id()), xxh64(&o.content(), 0));
-        }
-        for o in objects(new, kind) {
-            let object = o?;
-            let change = match old_hashes.remove(&id_hash(&object.external_id())) {
-                None => Change::Added,
-                Some(h) if h != xxh64(&object.content(), 0) => Change::Changed,
-                Some(_) => continue,
-            };
-            let d = Difference { change, object };
-            summary.count(&d);
-            visit(&d)?;
-        }
-        if old_hashes.is_empty() {
-            continue;
-        }
-        for o in objects(old, kind) {
-            let object = o?;
-            if old_hashes.remove(&id_hash(&object.external_id())).is_some() {
-                let d = Difference {
-                    change: Change::Removed,
-                    object,
+        with_objects(old, kind, |rows| {
+            for o in rows {
+                let o = o?;
+                old_hashes.insert(id_hash(&o.external_id()), xxh64(&o.content(), 0));
+            }
+            Ok(())
+        })?;
+        with_objects(new, kind, |rows| {
+            for o in rows {
+                let object = o?;
+                let change = match old_hashes.remove(&id_hash(&object.external_id())) {
+                    None => Change::Added,
+                    Some(h) if h != xxh64(&object.content(), 0) => Change::Changed,
+                    Some(_) => continue,
                 };
+                let d = Difference { change, object };
                 summary.count(&d);
                 visit(&d)?;
             }
+            Ok(())
+        })?;
+        if old_hashes.is_empty() {
+            continue;
         }
+        with_objects(old, kind, |rows| {
+            for o in rows {
+                let object = o?;
+                if old_hashes.remove(&id_hash(&object.external_id())).is_some() {
+                    let d = Difference {
+                        change: Change::Removed,
+                        object,
+                    };
+                    summary.count(&d);
+                    visit(&d)?;
+                }
+            }
+            Ok(())
+        })?;
     }
     Ok(summary)
 }

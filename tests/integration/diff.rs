@@ -654,3 +654,28 @@ fn cleanup_keeps_exactly_what_the_policy_names_and_the_file_shrinks() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("convert"));
 }
+
+#[test]
+fn a_visitor_error_stops_the_diff_and_its_reader() {
+    let Some(dir) = samples() else { return };
+    let multi = C1zFile::open_read_only(dir.join("current/v025-multi.c1z")).unwrap();
+    let (a, d) = (SyncId::from(A), SyncId::from(D));
+    let mut seen = 0;
+    let e = diff(
+        Side {
+            store: multi.store(),
+            sync: &a,
+        },
+        Side {
+            store: multi.store(),
+            sync: &d,
+        },
+        |_| {
+            seen += 1;
+            Err(c1z::Error::InvalidArgument("stop".into()))
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("stop"), "{e}");
+    assert_eq!(seen, 1, "nothing is visited after the error");
+}
