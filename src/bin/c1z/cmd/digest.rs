@@ -63,7 +63,12 @@ pub(crate) fn run(
     }
     println!("{}  sync {sync}", digest.digest);
     for k in &digest.kinds {
-        println!("{}  {}s: {}", k.digest, k.kind.name().replace('_', " "), k.count);
+        println!(
+            "{}  {}s: {}",
+            k.digest,
+            k.kind.name().replace('_', " "),
+            k.count
+        );
     }
     for (id, d) in &digest.entitlements {
         println!("{}  {id}  {} grants", d.digest, d.grants);
