@@ -43,6 +43,7 @@
 pub mod access;
 pub mod codec;
 pub mod compact;
+pub mod consistency;
 pub mod convert;
 pub mod diff;
 pub mod digest;

@@ -49,3 +49,5 @@ mod compact;
 mod rollback;
 // Content digests.
 mod digest;
+// `verify --deep`: dangling references.
+mod consistency;

@@ -484,6 +484,15 @@ pub(crate) enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also check one sync's references: grants of missing entitlements or to missing
+        /// principals, entitlements on missing resources, resources with missing parents
+        /// or of undeclared types, expansion edges from missing entitlements (exit 1 when
+        /// any is found).
+        #[arg(long)]
+        deep: bool,
+        /// The sync --deep checks (default: baton's default sync).
+        #[arg(long, value_name = "ID", requires = "deep")]
+        sync_id: Option<String>,
     },
     /// Expand grants (GrantExpandable edges) of one sync into derived grants, writing an
     /// expanded copy (or the input itself with --in-place).

@@ -228,7 +228,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             engine,
             payload_encoding,
         } => convert::run(&input, &output, &engine, &payload_encoding),
-        Command::Verify { file, json } => verify::run(&file, json),
+        Command::Verify {
+            file,
+            json,
+            deep,
+            sync_id,
+        } => verify::run(&file, json, deep.then_some(sync_id.as_deref())),
         Command::Serve {
             file,
             listen,
