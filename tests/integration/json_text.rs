@@ -422,9 +422,33 @@ proptest! {
 /// Whether `error` (ours) refuses a map field's entry for its wire type: prost-reflect reads
 /// any wire type of a map field as a length-delimited entry (protobuf and Go refuse it).
 fn map_with_wrong_wire_type(error: &str) -> bool {
-    let Some((_, rest)) = error.split_once("invalid wire type ") else {
+    prost_map_with_wrong_wire_type(error) || {
+        let Some((_, rest)) = error.split_once("invalid wire type ") else {
+            return false;
+        };
+        ours_map_with_wrong_wire_type(rest)
+    }
+}
+
+/// The same refusal in prost's words, for the well-known types the writer decodes with
+/// prost (`Struct.fields: invalid wire type: Varint (expected LengthDelimited)`).
+fn prost_map_with_wrong_wire_type(error: &str) -> bool {
+    let Some((before, after)) = error.split_once(": invalid wire type: ") else {
         return false;
     };
+    if !after.contains("(expected LengthDelimited)") {
+        return false;
+    }
+    let path = before.rsplit(": ").next().unwrap_or("");
+    let Some((message, field)) = path.rsplit_once('.') else {
+        return false;
+    };
+    pool()
+        .all_messages()
+        .any(|m| m.name() == message && m.get_field_by_name(field).is_some_and(|f| f.is_map()))
+}
+
+fn ours_map_with_wrong_wire_type(rest: &str) -> bool {
     let Some((_, rest)) = rest.split_once(" for field ") else {
         return false;
     };
@@ -644,5 +668,24 @@ fn grant_rows_with_preloaded_principals_equal_uncached_rows() {
             row.get("principal").unwrap()["displayName"],
             "MISSING RESOURCE (user:ghost)"
         );
+    }
+}
+
+/// Found by `arbitrary_bytes_never_panic`: a `Struct` (inside a `SecretTrait`) whose
+/// `fields` map entry has the wrong wire type. prost-reflect renders it; the writer
+/// refuses it in prost's words. Both are acceptable (see `map_with_wrong_wire_type`).
+#[test]
+fn a_struct_map_entry_of_the_wrong_wire_type_is_refused_or_rendered() {
+    let unhex = |h: &str| {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    for h in [
+        "0a1e08070a013a12022a000a130a091f2f202d41e280a87a120632040a0208001207088fd5facbdc06220b08a997df80a70510f8c0072a180a0ef09f9880e280a8c3a9f09f98803012047a2d61411801",
+        "0a1e08130a091f2f202d41e280a87a120632040a0208000a070a013a12022a001207088fd5facbdc06220b08a997df80a70510f8c0072a180a0ef09f9880e280a8c3a9f09f98803012047a2d61411801",
+    ] {
+        check_agreement("c1.connector.v2.SecretTrait", &unhex(h));
     }
 }
