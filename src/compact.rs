@@ -22,10 +22,13 @@ use chrono::NaiveDateTime;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::convert::GrantCopier;
-use crate::diff::{IdMap, Kind, Object, PairWriter, Side, id_hash, objects, with_objects};
+use crate::diff::{
+    IdMap, Kind, Object, PairWriter, Side, entitlement_resource_type, id_hash, objects,
+    with_objects,
+};
 use crate::error::{Error, Result};
 use crate::expand::{ExpandOptions, ExpandReport, expand};
-use crate::model::{GrantRecord, SyncId, SyncRun, SyncType, wall};
+use crate::model::{GrantRecord, SyncId, SyncRun, SyncType};
 use crate::store::{GrantUpsertMode, ObjectCounts, Reader, ReaderExt, Writer};
 
 /// The sync of a file that compaction takes: the latest finished `full`, `resources_only`
@@ -36,11 +39,7 @@ use crate::store::{GrantUpsertMode, ObjectCounts, Reader, ReaderExt, Writer};
 pub fn compactable_sync(store: &dyn Reader) -> Result<Option<SyncRun>> {
     let mut best: Option<SyncRun> = None;
     for run in store.sync_runs()? {
-        let compactable = matches!(
-            run.kind(),
-            Some(SyncType::Full | SyncType::ResourcesOnly | SyncType::Partial)
-        );
-        let Some(ended) = run.ended_at.filter(|_| compactable) else {
+        let Some(ended) = run.ended_at.filter(|_| compactable_type(&run)) else {
             continue;
         };
         let later = best.as_ref().is_none_or(|b| {
@@ -54,8 +53,16 @@ pub fn compactable_sync(store: &dyn Reader) -> Result<Option<SyncRun>> {
     Ok(best)
 }
 
+/// Whether baton's compactor takes syncs of this run's type (not diff syncs).
+fn compactable_type(run: &SyncRun) -> bool {
+    matches!(
+        run.kind(),
+        Some(SyncType::Full | SyncType::ResourcesOnly | SyncType::Partial)
+    )
+}
+
 /// The union of sync types baton's compactor gives its result.
-fn union_type(runs: &[&SyncRun]) -> SyncType {
+fn union_type(runs: &[SyncRun]) -> SyncType {
     if runs.iter().any(|r| r.kind() == Some(SyncType::Full)) {
         SyncType::Full
     } else if runs
@@ -185,11 +192,7 @@ pub fn compact(
     let mut runs = Vec::with_capacity(inputs.len());
     for side in inputs {
         let run = side.store.require_sync_run(side.sync)?;
-        let compactable = matches!(
-            run.kind(),
-            Some(SyncType::Full | SyncType::ResourcesOnly | SyncType::Partial)
-        );
-        if !compactable || run.ended_at.is_none() {
+        if !compactable_type(&run) || run.ended_at.is_none() {
             return Err(Error::InvalidArgument(format!(
                 "sync {} is a{} {} sync; only finished full, resources_only and partial syncs are compacted",
                 run.id,
@@ -203,21 +206,13 @@ pub fn compact(
         }
         runs.push(run);
     }
-    let sync_type = union_type(&runs.iter().collect::<Vec<_>>());
+    let sync_type = union_type(&runs);
     let sync = SyncId::generate();
-    let created = wall::now();
     let mut run = SyncRun {
-        id: sync.clone(),
-        sync_type: sync_type.as_str().to_owned(),
-        started_at: created,
-        ended_at: None,
-        sync_token: String::new(),
-        parent_sync_id: None,
-        linked_sync_id: None,
         supports_diff: true,
-        stats: None,
-        ingest_invariant: Default::default(),
+        ..SyncRun::open(sync.clone(), sync_type)
     };
+    let created = run.started_at;
     out.put_sync_run(&run)?;
     let mut report = CompactReport {
         sync: sync.clone(),
@@ -354,6 +349,21 @@ struct Changes {
 }
 
 impl Changes {
+    /// Notes one grant of the merge (`base`: it is the oldest input's), as it was offered.
+    fn note(&mut self, base: bool, hash: u128, g: &GrantRecord, offer: &Offer) {
+        if !self.tracking {
+            return;
+        }
+        if !base {
+            if !matches!(offer, Offer::Kept) {
+                self.newer.insert(hash, newer_grant(g));
+            }
+        } else if let Some(newer) = self.newer.get(&hash) {
+            let (content, expansion) = (newer.content, newer.expansion);
+            compare_with_base(self, hash, content, expansion, g, offer);
+        }
+    }
+
     fn entitlements(&self) -> Vec<String> {
         let set: std::collections::BTreeSet<&str> = self
             .newer
@@ -402,25 +412,10 @@ fn merge_grants(
                 let Object::Grant(g) = o? else { continue };
                 let hash = id_hash(&g.grant.id);
                 let offer = winners.offer(hash, g.discovered_at);
-                if changes.tracking {
-                    if i > 0 {
-                        if !matches!(offer, Offer::Kept) {
-                            changes.newer.insert(hash, newer_grant(&g));
-                        }
-                    } else if let Some(newer) = changes.newer.get(&hash) {
-                        let (content, expansion) = (newer.content, newer.expansion);
-                        compare_with_base(changes, hash, content, expansion, &g, &offer);
-                    }
-                }
+                changes.note(i == 0, hash, &g, &offer);
                 match offer {
                     Offer::New => {
-                        let rt = g
-                            .grant
-                            .entitlement
-                            .as_ref()
-                            .and_then(|e| e.resource.as_ref())
-                            .and_then(|r| r.id.as_ref())
-                            .map_or("", |r| r.resource_type.as_str());
+                        let rt = entitlement_resource_type(g.grant.entitlement.as_ref());
                         bump(&mut counts.grants_by_type, rt);
                         copier.push(g)?;
                     }

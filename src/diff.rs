@@ -18,7 +18,7 @@ use prost::Message;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Error, Result};
-use crate::model::{GrantRecord, Record, ResourceKey, SyncId, SyncRun, wall};
+use crate::model::{GrantRecord, Record, ResourceKey, SyncId, SyncRun, SyncType, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Resource, ResourceType};
 use crate::store::{
     EntitlementQuery, GrantQuery, GrantUpsertMode, Reader, ReaderExt, ResourceQuery,
@@ -131,12 +131,7 @@ impl Object {
     /// type, the entitlement's resource's type, the grant's entitlement's resource's type.
     #[must_use]
     pub fn resource_type(&self) -> String {
-        let of_entitlement = |e: Option<&Entitlement>| {
-            e.and_then(|e| e.resource.as_ref())
-                .and_then(|r| r.id.as_ref())
-                .map(|id| id.resource_type.clone())
-                .unwrap_or_default()
-        };
+        let of_entitlement = |e: Option<&Entitlement>| entitlement_resource_type(e).to_owned();
         match self {
             Object::ResourceType(r) => r.value.id.clone(),
             Object::Resource(r) => r
@@ -197,6 +192,14 @@ impl Object {
             }
         }
     }
+}
+
+/// The type of an entitlement's resource (`""` when it names none): what grants and
+/// entitlements are counted under.
+pub(crate) fn entitlement_resource_type(e: Option<&Entitlement>) -> &str {
+    e.and_then(|e| e.resource.as_ref())
+        .and_then(|r| r.id.as_ref())
+        .map_or("", |id| id.resource_type.as_str())
 }
 
 /// One difference: the new object (added, changed) or the old one (removed).
@@ -575,21 +578,15 @@ pub fn write_diff_pair(old: Side<'_>, new: Side<'_>, out: &dyn Writer) -> Result
     while upserts == deletions {
         upserts = SyncId::generate();
     }
-    let started = wall::now();
-    let run = |id: &SyncId, kind: &str, linked: &SyncId| SyncRun {
-        id: id.clone(),
-        sync_type: kind.to_owned(),
-        started_at: started,
-        ended_at: None,
-        sync_token: String::new(),
+    let run = |id: &SyncId, kind: SyncType, linked: &SyncId| SyncRun {
         parent_sync_id: Some(old.sync.clone()),
         linked_sync_id: Some(linked.clone()),
         supports_diff: true,
-        stats: None,
-        ingest_invariant: Default::default(),
+        ..SyncRun::open(id.clone(), kind)
     };
-    let mut deletions_run = run(&deletions, "partial_deletions", &upserts);
-    let mut upserts_run = run(&upserts, "partial_upserts", &deletions);
+    let mut deletions_run = run(&deletions, SyncType::PartialDeletions, &upserts);
+    let mut upserts_run = run(&upserts, SyncType::PartialUpserts, &deletions);
+    upserts_run.started_at = deletions_run.started_at;
     out.put_sync_run(&deletions_run)?;
     out.put_sync_run(&upserts_run)?;
     let mut removed = PairWriter::new(out, deletions.clone());
@@ -643,16 +640,8 @@ pub fn apply_diff(
 ) -> Result<Applied> {
     let sync = SyncId::generate();
     let mut run = SyncRun {
-        id: sync.clone(),
-        sync_type: "full".to_owned(),
-        started_at: wall::now(),
-        ended_at: None,
-        sync_token: String::new(),
-        parent_sync_id: None,
-        linked_sync_id: None,
         supports_diff: true,
-        stats: None,
-        ingest_invariant: Default::default(),
+        ..SyncRun::open(sync.clone(), SyncType::Full)
     };
     out.put_sync_run(&run)?;
     let mut writer = PairWriter::new(out, sync.clone());

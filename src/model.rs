@@ -242,6 +242,23 @@ pub struct SyncRun {
 }
 
 impl SyncRun {
+    /// A new, open run of type `ty` started now: no token, parent, link or stats.
+    #[must_use]
+    pub fn open(id: SyncId, ty: SyncType) -> Self {
+        SyncRun {
+            id,
+            sync_type: ty.as_str().to_owned(),
+            started_at: wall::now(),
+            ended_at: None,
+            sync_token: String::new(),
+            parent_sync_id: None,
+            linked_sync_id: None,
+            supports_diff: false,
+            stats: None,
+            ingest_invariant: IngestInvariant::default(),
+        }
+    }
+
     /// The sync type, or `None` for a value this build does not know.
     #[must_use]
     pub fn kind(&self) -> Option<SyncType> {

@@ -70,7 +70,7 @@ fn classify(g: &GrantRecord) -> Verdict {
     }
 }
 
-/// Rows changed per store call.
+/// Grants rewritten per store call.
 const PAGE: usize = 1_000;
 
 /// The sync token after a rollback: a JSON object token gets `needs_expansion: true` and
@@ -160,7 +160,7 @@ pub fn rollback_expansion(
     }
     let mut run = check_rollback(store, sync)?;
     // Decide first, then write: a listing is not stable across writes to the rows it has
-    // yet to return.
+    // yet to return. Held meanwhile: the ids to delete and the grants to clear.
     let mut report = RollbackReport::default();
     let mut deletes: Vec<String> = Vec::new();
     let mut clears: Vec<GrantRecord> = Vec::new();
@@ -177,10 +177,8 @@ pub fn rollback_expansion(
             clears.push(g);
         }
     }
-    for chunk in deletes.chunks(PAGE) {
-        for id in chunk {
-            store.delete_grant(sync, id)?;
-        }
+    for id in &deletes {
+        store.delete_grant(sync, id)?;
     }
     for chunk in clears.chunks(PAGE) {
         store.put_grants(sync, chunk, GrantUpsertMode::PreserveExpansion)?;

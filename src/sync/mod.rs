@@ -12,7 +12,7 @@ pub use stats::{CallStat, SyncStats, compute_stats, stats_for};
 
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::model::{Asset, GrantRecord, IngestInvariant, Record, SyncId, SyncRun, SyncType, wall};
+use crate::model::{Asset, GrantRecord, Record, SyncId, SyncRun, SyncType, wall};
 use crate::pb::c1::connector::v2::{Entitlement, Grant, Resource, ResourceType};
 use crate::store::{GrantUpsertMode, RESUME_WINDOW, ReaderExt, Writer};
 
@@ -267,16 +267,8 @@ pub trait WriterExt: Writer {
             )));
         }
         let run = SyncRun {
-            id: SyncId::generate(),
-            sync_type: ty.as_str().to_owned(),
-            started_at: wall::now(),
-            ended_at: None,
-            sync_token: String::new(),
             parent_sync_id: parent.cloned(),
-            linked_sync_id: None,
-            supports_diff: false,
-            stats: None,
-            ingest_invariant: IngestInvariant::default(),
+            ..SyncRun::open(SyncId::generate(), ty)
         };
         self.put_sync_run(&run)?;
         Ok(SyncWriter {
