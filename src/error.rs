@@ -89,6 +89,20 @@ pub enum Error {
         /// The refused operation.
         operation: &'static str,
     },
+    /// Another writer holds the file's advisory lock: another process (or another
+    /// writable open in this one) has it open for writing.
+    #[error(
+        "{} is locked by another process writing it (lock file {}); wait for it to finish, \
+         or open the file read-only",
+        path.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
     /// The engine does not implement this operation.
     #[error("{engine} engine does not support {operation}")]
     Unsupported {

@@ -17,6 +17,7 @@ use crate::engine::sqlite::{SqliteOptions, SqliteStore};
 use crate::engine::{EngineKind, OpenContext};
 use crate::error::{Error, Result};
 use crate::format::{self, Format, v1, v3};
+use crate::lock::{self, WriterLock};
 use crate::store::AnyStore;
 
 /// How to open a file.
@@ -145,6 +146,9 @@ pub struct C1zFile {
     warn_unsaved: bool,
     /// The private work directory the engine's working copy lives in.
     work_dir: tempfile::TempDir,
+    /// The writer lock of `path`, held by writable opens until the file is dropped
+    /// (released last, after the working copy is gone).
+    lock: Option<WriterLock>,
 }
 
 impl std::fmt::Debug for C1zFile {
@@ -190,8 +194,19 @@ impl C1zFile {
     /// [`Error::Io`] (a missing file without `create`), [`Error::UnsupportedFormat`],
     /// [`Error::EngineNotSupported`] (an unknown v3 engine; a writable open of baton's
     /// Pebble files, which c1z reads but does not write), [`Error::LimitExceeded`],
-    /// [`Error::Corrupt`]. On error nothing is left behind and the input is untouched.
+    /// [`Error::Corrupt`]; [`Error::Locked`] for a writable open of a path another
+    /// writable open holds (in this process or another). On error nothing is left behind
+    /// and the input is untouched.
+    ///
+    /// A writable open takes the path's advisory writer lock (`.NAME.lock` beside it)
+    /// before reading anything, and holds it until the `C1zFile` is dropped. Read-only
+    /// opens take no lock and see the last saved state, whoever is writing.
     pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Self> {
+        let lock = if opts.read_only {
+            None
+        } else {
+            Some(WriterLock::acquire(path)?)
+        };
         let work_dir = match &opts.tmp_dir {
             Some(dir) => tempfile::Builder::new().prefix("c1z").tempdir_in(dir),
             None => tempfile::Builder::new().prefix("c1z").tempdir(),
@@ -239,6 +254,7 @@ impl C1zFile {
             path: path.to_owned(),
             warn_unsaved: true,
             work_dir,
+            lock,
         })
     }
 
@@ -291,13 +307,21 @@ impl C1zFile {
     }
 
     /// Writes the current content to `out` (always, changed or not), atomically. The
-    /// file's own path is not saved by this: close or discard it afterwards.
+    /// file's own path is not saved by this: close or discard it afterwards. Another
+    /// path's writer lock is held while it is written.
     ///
     /// # Errors
-    /// I/O and engine errors; `out` is then unchanged.
+    /// [`Error::Locked`] if another writer holds `out`; I/O and engine errors; `out` is
+    /// then unchanged.
     pub fn save_as(&self, out: impl AsRef<Path>) -> Result<()> {
+        let out = out.as_ref();
+        let _lock = if self.lock.is_some() && same_path(out, &self.path) {
+            None
+        } else {
+            Some(WriterLock::acquire(out)?)
+        };
         self.store.end_bulk_load()?;
-        self.store.save_to(out.as_ref())
+        self.store.save_to(out)
     }
 
     /// Saves if anything changed, then releases the temp directory.
@@ -336,8 +360,19 @@ impl Drop for C1zFile {
     }
 }
 
-/// Writes `out` through a temp file in the same directory: write, fsync, rename, fsync the
-/// directory. On error the temp file is removed and `out` is untouched.
+/// Whether `a` and `b` name the same file (their directories resolved).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let resolved = |p: &Path| {
+        let (dir, name) = lock::dir_and_name(p);
+        (std::fs::canonicalize(&dir).unwrap_or(dir), name)
+    };
+    resolved(a) == resolved(b)
+}
+
+/// Writes `out` through a temp file in the same directory (`.NAME.XXXXXX.tmp`): write,
+/// fsync, rename, fsync the directory. On error the temp file is removed and `out` is
+/// untouched. It takes no lock: [`C1zFile`]'s saves hold `out`'s writer lock around it,
+/// and the next lock holder removes temp files a killed save left behind.
 ///
 /// # Errors
 /// I/O errors and those of `write`.
@@ -345,15 +380,10 @@ pub fn write_atomically(
     out: &Path,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
 ) -> Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .map_or_else(|| "c1z".into(), |n| n.to_string_lossy().into_owned());
+    let (dir, name) = lock::dir_and_name(out);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
+        .rand_bytes(lock::TEMP_RANDOM_LEN)
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;

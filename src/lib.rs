@@ -56,6 +56,7 @@ pub mod grpc;
 pub mod inspect;
 pub mod json;
 pub mod listing;
+mod lock;
 mod model;
 pub mod pb;
 pub mod store;

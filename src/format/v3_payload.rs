@@ -427,13 +427,24 @@ struct Budget<R> {
 impl<R: Read> Read for Budget<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
-            io::Error::other(format!(
-                "decoded payload exceeds the limit of {} bytes",
-                self.limit
-            ))
-        })?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| io::Error::other(OverBudget { limit: self.limit }))?;
         Ok(n)
+    }
+}
+
+/// Records a member's path; a second member of the same path is refused (no writer makes
+/// one, and extracting it would silently replace the first).
+fn unique_member(seen: &mut std::collections::HashSet<PathBuf>, rel: &Path) -> Result<()> {
+    if seen.insert(rel.to_owned()) {
+        Ok(())
+    } else {
+        Err(Error::corrupt(
+            "v3 payload",
+            format!("member '{}' appears twice", rel.display()),
+        ))
     }
 }
 
@@ -461,15 +472,41 @@ fn safe_relative(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The error a [`Budget`] reader fails with once the decoded payload passes its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("decoded payload exceeds the limit of {limit} bytes")]
+struct OverBudget {
+    limit: u64,
+}
+
+/// A read error of the payload stream: the budget's limit, or damaged tar or zstd data.
 fn tar_error(e: &io::Error) -> Error {
-    if e.to_string().contains("exceeds the limit") {
-        Error::corrupt("v3 payload", e.to_string())
-    } else {
-        Error::Corrupt {
-            what: "v3 payload",
-            reason: format!("bad tar or zstd data: {e}"),
-            source: None,
-        }
+    if let Some(over) = e.get_ref().and_then(|i| i.downcast_ref::<OverBudget>()) {
+        return Error::LimitExceeded {
+            what: "decoded payload size",
+            actual: over.limit + 1,
+            limit: over.limit,
+        };
+    }
+    Error::Corrupt {
+        what: "v3 payload",
+        reason: format!("bad tar or zstd data: {e}"),
+        source: None,
+    }
+}
+
+/// Copies a member's bytes to `target`: a read error is the payload's (damage, or the
+/// budget), a write error the destination's (a full disk, say).
+fn copy_member(entry: &mut impl Read, out: &mut File, target: &Path) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(tar_error(&e)),
+        };
+        out.write_all(&buf[..n]).map_err(|e| Error::io(target, e))?;
     }
 }
 
@@ -478,10 +515,14 @@ fn tar_error(e: &io::Error) -> Error {
 /// With `dst = None` the members are read and checked but not written (verification).
 fn extract_tar(stream: impl Read, dst: Option<&Path>) -> Result<()> {
     let mut archive = tar::Archive::new(stream);
+    let mut files = std::collections::HashSet::new();
     for entry in archive.entries().map_err(|e| tar_error(&e))? {
         let mut entry = entry.map_err(|e| tar_error(&e))?;
         let path = entry.path().map_err(|e| tar_error(&e))?.into_owned();
         let rel = safe_relative(&path)?;
+        if entry.header().entry_type() != tar::EntryType::Directory {
+            unique_member(&mut files, &rel)?;
+        }
         match (entry.header().entry_type(), dst) {
             (tar::EntryType::Directory, Some(dst)) => {
                 let target = dst.join(&rel);
@@ -494,7 +535,7 @@ fn extract_tar(stream: impl Read, dst: Option<&Path>) -> Result<()> {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
                 let mut out = File::create(&target).map_err(|e| Error::io(&target, e))?;
-                io::copy(&mut entry, &mut out).map_err(|e| tar_error(&e))?;
+                copy_member(&mut entry, &mut out, &target)?;
             }
             (tar::EntryType::Regular | tar::EntryType::Continuous, None) => {
                 io::copy(&mut entry, &mut io::sink()).map_err(|e| tar_error(&e))?;
@@ -572,14 +613,16 @@ pub fn extract(path: &Path, header: &Header, dst: &Path, limits: DecodeLimits) -
                     limit: limits.max_decoded_size,
                 });
             }
+            let mut files = std::collections::HashSet::new();
             for entry in &index.entries {
                 let rel = safe_relative(Path::new(&entry.name))?;
+                unique_member(&mut files, &rel)?;
                 let target = dst.join(rel);
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
                 let mut out = File::create(&target).map_err(|e| Error::io(&target, e))?;
-                check_frame(path, entry, limits, &mut out, false)?;
+                check_frame(path, entry, limits, Some((&mut out, &target)), false)?;
             }
             Ok(())
         }
@@ -673,7 +716,7 @@ fn check_frame(
     path: &Path,
     entry: &crate::pb::c1::c1z::v3::IndexedFrameEntry,
     limits: DecodeLimits,
-    out: &mut impl Write,
+    mut out: Option<(&mut File, &Path)>,
     sha256: bool,
 ) -> Result<()> {
     let bad = |reason: &str| {
@@ -709,7 +752,10 @@ fn check_frame(
         if sha256 {
             sha.update(&buf[..n]);
         }
-        out.write_all(&buf[..n]).map_err(|e| Error::io(path, e))?;
+        if let Some((file, target)) = out.as_mut() {
+            file.write_all(&buf[..n])
+                .map_err(|e| Error::io(*target, e))?;
+        }
     }
     if total != raw_size {
         return Err(bad(&format!(
@@ -765,7 +811,7 @@ pub fn verify(path: &Path, header: &Header, limits: DecodeLimits) -> Result<Vec<
                 });
             }
             for entry in &index.entries {
-                check_frame(path, entry, limits, &mut io::sink(), true)?;
+                check_frame(path, entry, limits, None, true)?;
                 parts.push(CheckedPart {
                     part: entry.name.clone(),
                     checks: "size, xxh64, sha256",

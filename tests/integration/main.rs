@@ -51,3 +51,11 @@ mod rollback;
 mod digest;
 // `verify --deep`: dangling references.
 mod consistency;
+// The advisory writer lock: one writer, many readers, across processes.
+mod concurrency;
+// SIGKILL at random moments: the file is one complete save, and resuming completes it.
+mod crash;
+// A full disk (RLIMIT_FSIZE): a clear error, the previous file intact, no temp files.
+mod disk_full;
+// The hostile-file corpus and structure-aware mutations of valid files, every format.
+mod corpus;

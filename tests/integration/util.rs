@@ -244,3 +244,18 @@ pub fn normalized(v: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+/// A command that runs the test `name` of this test binary alone in a child process. The
+/// test does a child's work when an environment variable the caller sets says so, and
+/// returns at once otherwise.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args([
+        name,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "--quiet",
+    ]);
+    command
+}

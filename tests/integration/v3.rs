@@ -84,7 +84,7 @@ fn rocks_saves_are_reproducible_and_skip_unchanged_stores() {
     assert_eq!(bytes_of(&path), before);
 }
 
-fn envelope(manifest: &C1zManifestV3, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn envelope(manifest: &C1zManifestV3, payload: &[u8]) -> Vec<u8> {
     let m = manifest.encode_to_vec();
     let mut out = b"C1Z3\0".to_vec();
     out.extend_from_slice(&u32::try_from(m.len()).unwrap().to_be_bytes());
@@ -104,7 +104,12 @@ fn rocks_manifest(encoding: PayloadEncoding) -> C1zManifestV3 {
 
 /// A tar with one member whose raw header fields are set by hand (the tar crate refuses
 /// to build unsafe names itself).
-fn raw_tar(name: &[u8], kind: tar::EntryType, link: Option<&str>, data: &[u8]) -> Vec<u8> {
+pub(crate) fn raw_tar(
+    name: &[u8],
+    kind: tar::EntryType,
+    link: Option<&str>,
+    data: &[u8],
+) -> Vec<u8> {
     let mut header = tar::Header::new_old();
     header.as_old_mut().name[..name.len()].copy_from_slice(name);
     header.set_size(data.len() as u64);

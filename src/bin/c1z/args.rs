@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "c1z", version, about)]
 pub(crate) struct Args {
+    /// Directory for working copies and temp files (default: $TMPDIR, else /tmp). It
+    /// needs room for the decoded database of each file opened.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) temp_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

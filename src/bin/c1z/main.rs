@@ -34,9 +34,26 @@ fn keep_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
 
+/// Points every temp file (c1z's working copies, SQLite's and RocksDB's own) at `dir`.
+#[allow(unsafe_code)]
+fn use_temp_dir(dir: &std::path::Path) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err(format!("--temp-dir {}: not a directory", dir.display()));
+    }
+    // SAFETY: called from main before any other thread exists.
+    unsafe { std::env::set_var("TMPDIR", dir) };
+    Ok(())
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
     let args = args::Args::parse();
+    if let Some(dir) = &args.temp_dir
+        && let Err(e) = use_temp_dir(dir)
+    {
+        eprintln!("c1z: {e}");
+        return ExitCode::from(2);
+    }
     match cmd::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -87,6 +87,19 @@ impl Default for SaveState {
     }
 }
 
+/// The names of the table files (`*.sst`) in a database directory.
+fn table_names(db: &Path) -> Result<std::collections::HashSet<String>> {
+    let entries = std::fs::read_dir(db).map_err(|e| Error::io(db, e))?;
+    let mut names = std::collections::HashSet::new();
+    for entry in entries {
+        let name = entry.map_err(|e| Error::io(db, e))?.file_name();
+        if let Some(name) = name.to_str().filter(|n| n.ends_with(".sst")) {
+            names.insert(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
 impl RocksStore {
     /// A new, empty store for a file that does not exist yet.
     pub(crate) fn create_file(ctx: &OpenContext<'_>, opts: &RocksOptions) -> Result<Self> {
@@ -117,8 +130,29 @@ impl RocksStore {
                 _ => PayloadEncoding::TarZstd,
             }
         });
-        v3_payload::extract(path, header, &ctx.work_dir.join("db"), ctx.limits)?;
-        Self::working_copy(ctx, opts, encoding)
+        let db = ctx.work_dir.join("db");
+        v3_payload::extract(path, header, &db, ctx.limits)?;
+        // RocksDB would create an empty database where the payload has none.
+        if !db.join("CURRENT").is_file() {
+            return Err(Error::corrupt(
+                "rocksdb payload",
+                "no CURRENT file: the payload holds no RocksDB database",
+            ));
+        }
+        // Listed before opening: RocksDB deletes the tables its MANIFEST does not name.
+        let tables = table_names(&db)?;
+        let store = Self::working_copy(ctx, opts, encoding)?;
+        // A save is a checkpoint of live tables only. A table the MANIFEST does not name
+        // means a damaged MANIFEST (RocksDB recovers a truncated one to an older state
+        // without complaint): the file would read as less than it holds.
+        let live = store.live_table_names()?;
+        if let Some(lost) = tables.iter().find(|t| !live.contains(*t)) {
+            return Err(Error::corrupt(
+                "rocksdb payload",
+                format!("table {lost} is not named by the MANIFEST (damaged or stale MANIFEST)"),
+            ));
+        }
+        Ok(store)
     }
 
     fn working_copy(
