@@ -415,6 +415,52 @@ fn normalize(sql: &str) -> String {
         .to_owned()
 }
 
+/// A large connector write drops three grant indexes and builds them once at the save:
+/// reads in between stay correct, and the saved file has baton's exact schema.
+#[test]
+fn a_large_connector_write_saves_batons_schema() {
+    let Some(dir) = samples() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("large.c1z");
+    let f = C1zFile::create(&path).unwrap();
+    let run = f.store().start_sync(SyncType::Full, None).unwrap();
+    let ents: Vec<_> = (0..40)
+        .map(|i| crate::util::entitlement("group", &format!("g{i}"), "member"))
+        .collect();
+    for batch in 0..14 {
+        let grants: Vec<_> = (0..5_000)
+            .map(|i| {
+                let n = batch * 5_000 + i;
+                crate::util::grant(&ents[n % 40], "user", &format!("u{}", n / 40))
+            })
+            .collect();
+        run.put_grants(grants).unwrap();
+    }
+    // 70,000 grants: past the deferral threshold. By principal and by entitlement, as
+    // with the indexes.
+    let of = |q: GrantQuery| f.store().all_grants(q).unwrap().len();
+    let by_principal = GrantQuery {
+        principal: Some(c1z::ResourceKey::new("user", "u7")),
+        ..Default::default()
+    };
+    let by_entitlement = GrantQuery {
+        entitlement_id: Some(ents[3].id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(of(by_principal.clone()), 40);
+    assert_eq!(of(by_entitlement.clone()), 1_750);
+    run.finish().unwrap();
+    f.close().unwrap();
+    let (_conn, ours) = schema_of(&path, tmp.path());
+    assert_eq!(ours, batons_schema(&dir));
+    let again = C1zFile::open_read_only(&path).unwrap();
+    assert_eq!(again.store().all_grants(by_principal).unwrap().len(), 40);
+    assert_eq!(
+        again.store().all_grants(by_entitlement).unwrap().len(),
+        1_750
+    );
+}
+
 /// A file c1z creates from scratch has baton's exact schema statements.
 #[test]
 fn fresh_file_schema_is_batons() {

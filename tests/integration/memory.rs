@@ -66,12 +66,15 @@ fn a_growing_database_moves_to_disk_and_keeps_every_row() {
     let again = C1zFile::open(&path).unwrap();
     assert!(in_memory(&again));
     assert_eq!(grant_ids(&again), want);
+    // One writable open at a time (the writer lock).
+    drop(again);
     let on_disk = OpenOptions::new()
         .with_sqlite(SqliteOptions::new().with_memory_limit(0))
         .open(&path)
         .unwrap();
     assert!(!in_memory(&on_disk));
     assert_eq!(grant_ids(&on_disk), want);
+    drop(on_disk);
     // A file that decodes to more than the limit opens on disk.
     let large = OpenOptions::new()
         .with_sqlite(SqliteOptions::new().with_memory_limit(limit))
@@ -157,6 +160,7 @@ fn an_undeclared_size_is_found_while_decoding() {
         .unwrap();
     assert!(!in_memory(&small));
     assert_eq!(grant_ids(&small), want);
+    drop(small);
     // Within it: in memory.
     let fits = OpenOptions::new()
         .with_sqlite(SqliteOptions::new().with_memory_limit(size))

@@ -29,8 +29,13 @@ pub struct SqliteStore {
     conn: Mutex<Conn>,
     path: PathBuf,
     state: WriteState,
-    /// A bulk grant load lives: its deferred grant indexes are dropped.
+    /// The deferrable grant indexes are dropped (a bulk load, or a large connector
+    /// write); [`SqliteStore::end_bulk_load`] rebuilds them, at the latest on save.
     bulk_active: std::sync::atomic::AtomicBool,
+    /// A bulk grant load object lives (one at a time).
+    bulk_live: std::sync::atomic::AtomicBool,
+    /// Connector grants written since the indexes were last built.
+    connector_grants: std::sync::atomic::AtomicU64,
     /// zstd settings of [`SqliteStore::save_to`].
     encode: crate::format::v1::EncodeOptions,
 }
@@ -67,7 +72,10 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Journal, sync, locking and sort-thread settings of a working copy.
+/// Page cache of a working copy, KiB (`PRAGMA cache_size`; pages are allocated as used).
+const PAGE_CACHE_KIB: i64 = 32 << 10;
+
+/// Journal, sync, locking, cache and sort-thread settings of a working copy.
 fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     // Journal and sync settings come first so migrations commit without fsyncs. Leaving
     // WAL mode (all older baton files) folds any WAL content back into the main file.
@@ -85,6 +93,11 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     conn.pragma_update(None, "synchronous", "OFF")
         .map_err(SqliteError::from)?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(SqliteError::from)?;
+    // SQLite's default page cache is 2 MiB. A connector sync inserts into five grant
+    // indexes in random key order, so with it nearly every insert re-read a page the last
+    // commit had written out.
+    conn.pragma_update(None, "cache_size", -(PAGE_CACHE_KIB))
         .map_err(SqliteError::from)?;
     // Index builds (after bulk grant writes) sort with a helper thread.
     conn.pragma_update(None, "threads", 2)
@@ -172,6 +185,8 @@ impl SqliteStore {
             path: path.to_owned(),
             state: WriteState::new(read_only),
             bulk_active: std::sync::atomic::AtomicBool::new(false),
+            bulk_live: std::sync::atomic::AtomicBool::new(false),
+            connector_grants: std::sync::atomic::AtomicU64::new(0),
             encode: crate::format::v1::EncodeOptions::default(),
         })
     }

@@ -45,6 +45,9 @@ fn id_parts(id: Option<&crate::pb::c1::connector::v2::ResourceId>) -> (&str, &st
     })
 }
 
+/// Connector grants a store takes before it considers deferring index builds.
+const DEFER_AFTER_GRANTS: u64 = 50_000;
+
 /// Bytes a row adds beyond its blob (identity columns, index entries), roughly.
 const ROW_OVERHEAD: usize = 256;
 
@@ -111,6 +114,7 @@ impl SqliteStore {
     /// Ends a live bulk grant load: rebuilds the grant indexes it dropped (a no-op without
     /// one).
     pub(crate) fn end_bulk_load(&self) -> Result<()> {
+        self.bulk_live.store(false, Ordering::Release);
         if !self.bulk_active.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -119,6 +123,47 @@ impl SqliteStore {
             conn.execute_batch(ddl).map_err(SqliteError::from)?;
         }
         self.bulk_active.store(false, Ordering::Release);
+        self.connector_grants.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Drops the deferrable grant indexes unless they are dropped already.
+    fn defer_grant_indexes(&self, conn: &rusqlite::Connection) -> Result<()> {
+        if self.bulk_active.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        for (name, _) in super::schema::DEFERRABLE_GRANT_INDEXES {
+            if let Err(e) = conn.execute_batch(&format!("drop index if exists {name}")) {
+                // Rebuilt (from whatever is left) on the next end of the load.
+                return Err(SqliteError::from(e).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// After a connector wrote `written` more grants: once a sync's writes are large next
+    /// to the table, the three deferrable indexes are dropped and built once, sorted, at
+    /// the save (a B-tree insert per grant into each, in random key order, cost more than
+    /// half of a connector write). Reads meanwhile stay correct, without those indexes.
+    fn maybe_defer_for_connector(&self, written: usize) -> Result<()> {
+        let total = self
+            .connector_grants
+            .fetch_add(written as u64, Ordering::Relaxed)
+            + written as u64;
+        if total < DEFER_AFTER_GRANTS || self.bulk_active.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let conn = self.conn();
+        let rows: i64 = conn
+            .query_row("select coalesce(max(rowid), 0) from v1_grants", [], |r| {
+                r.get(0)
+            })
+            .map_err(SqliteError::from)?;
+        // A small write into a large file keeps its indexes: rebuilding them would cost
+        // more than the inserts.
+        if total.saturating_mul(4) >= u64::try_from(rows).unwrap_or(0) {
+            self.defer_grant_indexes(&conn)?;
+        }
         Ok(())
     }
 }
@@ -274,6 +319,10 @@ impl Writer for SqliteStore {
     }
 
     fn put_grants(&self, sync: &SyncId, rows: &[GrantRecord], mode: GrantUpsertMode) -> Result<()> {
+        if mode == GrantUpsertMode::Replace {
+            self.state.check("write grants")?;
+            self.maybe_defer_for_connector(rows.len())?;
+        }
         let on_conflict = match mode {
             GrantUpsertMode::Replace => ON_CONFLICT_REPLACE,
             GrantUpsertMode::PreserveExpansion => ON_CONFLICT_PRESERVE,
@@ -335,19 +384,17 @@ impl Writer for SqliteStore {
 
     fn bulk_grants(&self) -> Result<GrantBulkLoad<'_>> {
         let conn = self.writable("write grants")?;
-        if self.bulk_active.swap(true, Ordering::AcqRel) {
+        if self.bulk_live.swap(true, Ordering::AcqRel) {
             return Err(Error::InvalidArgument(
                 "a bulk grant load of this store is already live".into(),
             ));
         }
         // Expansion never reads these three: one sorted build at the end beats a B-tree
         // insert per grant into each.
-        for (name, _) in super::schema::DEFERRABLE_GRANT_INDEXES {
-            if let Err(e) = conn.execute_batch(&format!("drop index if exists {name}")) {
-                drop(conn);
-                let _ = self.end_bulk_load();
-                return Err(SqliteError::from(e).into());
-            }
+        if let Err(e) = self.defer_grant_indexes(&conn) {
+            drop(conn);
+            let _ = self.end_bulk_load();
+            return Err(e);
         }
         Ok(GrantBulkLoad::new(Box::new(SqliteBulk(self))))
     }
