@@ -41,14 +41,20 @@ type Reply<T> = std::result::Result<Response<T>, Status>;
 
 /// A fitted page of records' values from `list`.
 fn values<T: prost::Message>(
+    svc: &ReaderService,
     page: &PageRequest,
     list: impl Fn(&PageRequest) -> Result<Page<Record<T>>>,
 ) -> Result<Rows<T>> {
-    convert::fitted(page.size, &page.token, |size, token, out| {
-        let page = list(&PageRequest::after(size, token))?;
-        out.extend(page.items.into_iter().map(|r| r.value));
-        Ok(page.next_page_token)
-    })
+    convert::fitted(
+        page.size,
+        &page.token,
+        svc.cancelled(),
+        |size, token, out| {
+            let page = list(&PageRequest::after(size, token))?;
+            out.extend(page.items.into_iter().map(|r| r.value));
+            Ok(page.next_page_token)
+        },
+    )
 }
 
 /// The key of an optional resource filter given as a `Resource` message.
@@ -68,11 +74,12 @@ impl ResourceTypesService for ReaderService {
         let req = request.into_inner();
         let sync = requested_sync(&req.active_sync_id, &req.annotations)?;
         let page = page_request(req.page_size, &req.page_token);
-        self.blocking(move |store, _| {
+        self.blocking(move |store, svc| {
             let query = ResourceTypeQuery {
                 sync: list_selector(store, sync)?.unwrap_or_default(),
             };
-            let (list, next_page_token) = values(&page, |p| store.list_resource_types(&query, p))?;
+            let (list, next_page_token) =
+                values(svc, &page, |p| store.list_resource_types(&query, p))?;
             Ok(ListResourceTypesResponse {
                 list,
                 next_page_token,
@@ -95,14 +102,14 @@ impl ResourcesService for ReaderService {
         let parent = optional_key(req.parent_resource_id, "parent_resource_id")?;
         let rt = Some(req.resource_type_id).filter(|t| !t.is_empty());
         let page = page_request(req.page_size, &req.page_token);
-        self.blocking(move |store, _| {
+        self.blocking(move |store, svc| {
             let sel = list_selector(store, sync)?.unwrap_or_default();
             let query = ResourceQuery {
                 sync: sel.clone(),
                 resource_type_id: rt.clone(),
                 parent: parent.clone(),
             };
-            let (list, next_page_token) = values(&page, |p| store.list_resources(&query, p))?;
+            let (list, next_page_token) = values(svc, &page, |p| store.list_resources(&query, p))?;
             if list.is_empty() && page.token.is_empty() {
                 if let Some(rt) = &rt {
                     ensure(
@@ -140,13 +147,14 @@ impl EntitlementsService for ReaderService {
         let sync = requested_sync(&req.active_sync_id, &req.annotations)?;
         let resource = resource_filter(req.resource, "resource")?;
         let page = page_request(req.page_size, &req.page_token);
-        self.blocking(move |store, _| {
+        self.blocking(move |store, svc| {
             let sel = list_selector(store, sync)?.unwrap_or_default();
             let query = EntitlementQuery {
                 sync: sel.clone(),
                 resource: resource.clone(),
             };
-            let (list, next_page_token) = values(&page, |p| store.list_entitlements(&query, p))?;
+            let (list, next_page_token) =
+                values(svc, &page, |p| store.list_entitlements(&query, p))?;
             if list.is_empty()
                 && page.token.is_empty()
                 && let Some(r) = &resource
@@ -244,16 +252,23 @@ impl AssetService for ReaderService {
                     .ok_or_else(|| Error::not_found("asset", &id))
             })
             .await?;
-        let msg = |m| Ok(AssetServiceGetAssetResponse { msg: Some(m) });
-        let mut messages = vec![msg(Msg::Metadata(Metadata {
+        // Chunks are copied out one at a time as the stream is polled (hyper polls once
+        // the client's flow-control window has room), not all up front: a stalled or
+        // vanished reader holds the asset once, and dropping the stream frees it.
+        let data = asset.data;
+        let chunks = data.len().div_ceil(ASSET_CHUNK);
+        let metadata = Msg::Metadata(Metadata {
             content_type: asset.content_type,
-        }))];
-        messages.extend(
-            asset
-                .data
-                .chunks(ASSET_CHUNK)
-                .map(|c| msg(Msg::Data(Data { data: c.to_vec() }))),
-        );
+        });
+        let messages = std::iter::once(metadata)
+            .chain((0..chunks).map(move |i| {
+                let from = i * ASSET_CHUNK;
+                let to = data.len().min(from + ASSET_CHUNK);
+                Msg::Data(Data {
+                    data: data.get(from..to).unwrap_or_default().to_vec(),
+                })
+            }))
+            .map(|m| Ok(AssetServiceGetAssetResponse { msg: Some(m) }));
         let stream: AssetStream = Box::pin(tokio_stream::iter(messages));
         Ok(Response::new(stream))
     }

@@ -1,5 +1,7 @@
 //! Store rows as the messages the services return, and pages cut to the response limit.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use prost::Message;
 
 use crate::codec::{GRANT_EXPANDABLE, to_any};
@@ -35,9 +37,13 @@ fn framed_len<M: Message>(m: &M) -> usize {
 /// [`MAX_RESPONSE_BYTES`]: the chunk that does not fit is fetched again with the rows that
 /// do, so `next_page_token` continues right after the last row sent. The first row is
 /// always sent, however large. Rows are appended in place (a grant is a large value).
+///
+/// Once `cancelled` is set (the client went away) the page ends after the chunk being
+/// read: still a valid page, but nobody waits for the rest of it.
 pub(super) fn fitted<M: Message>(
     size: u32,
     token: &str,
+    cancelled: &AtomicBool,
     fetch: impl Fn(u32, &str, &mut Vec<M>) -> Result<String>,
 ) -> Result<Rows<M>> {
     // One chunk's room first; the whole page's once a listing proves long (grants are
@@ -69,7 +75,7 @@ pub(super) fn fitted<M: Message>(
         }
         let n = u32::try_from(rows.len() - start).unwrap_or(u32::MAX);
         left = left.saturating_sub(n);
-        if next.is_empty() || left == 0 || n == 0 {
+        if next.is_empty() || left == 0 || n == 0 || cancelled.load(Ordering::Relaxed) {
             return Ok((rows, next));
         }
         if start == 0 {
@@ -158,6 +164,9 @@ mod tests {
     use super::*;
     use crate::pb::c1::connector::v2::ResourceType;
 
+    /// The flag of a call whose client is still there.
+    static GOING: AtomicBool = AtomicBool::new(false);
+
     /// A listing of `n` rows of `row` bytes each, its tokens the row offsets.
     fn listing(
         n: usize,
@@ -187,7 +196,8 @@ mod tests {
     #[test]
     fn an_oversized_page_is_fetched_again_with_the_rows_that_fit() {
         let calls = std::cell::RefCell::new(Vec::new());
-        let (rows, next) = fitted(10, "4", listing(20, 1 << 20, &calls)).unwrap_or_default();
+        let (rows, next) =
+            fitted(10, "4", &GOING, listing(20, 1 << 20, &calls)).unwrap_or_default();
         assert_eq!((rows.len(), next.as_str()), (3, "7"));
         assert_eq!(*calls.borrow(), [(10, "4".into()), (3, "4".into())]);
     }
@@ -197,7 +207,8 @@ mod tests {
         let calls = std::cell::RefCell::new(Vec::new());
         // Rows of 1.5 KiB: about 2,745 fit, so two whole chunks and part of the third,
         // which is fetched again with the rows that fit.
-        let (rows, next) = fitted(10_000, "", listing(5_000, 1_500, &calls)).unwrap_or_default();
+        let (rows, next) =
+            fitted(10_000, "", &GOING, listing(5_000, 1_500, &calls)).unwrap_or_default();
         let fit = MAX_RESPONSE_BYTES
             / framed_len(&ResourceType {
                 id: "x".repeat(1_500),
@@ -211,7 +222,7 @@ mod tests {
         let (mut total, mut token) = (0, String::new());
         loop {
             let (rows, next) =
-                fitted(10_000, &token, listing(5_000, 1_500, &calls)).unwrap_or_default();
+                fitted(10_000, &token, &GOING, listing(5_000, 1_500, &calls)).unwrap_or_default();
             total += rows.len();
             if next.is_empty() {
                 break;
@@ -224,15 +235,30 @@ mod tests {
     #[test]
     fn a_single_row_over_the_limit_is_sent_alone() {
         let calls = std::cell::RefCell::new(Vec::new());
-        let (rows, next) = fitted(10, "", listing(3, 5 << 20, &calls)).unwrap_or_default();
+        let (rows, next) = fitted(10, "", &GOING, listing(3, 5 << 20, &calls)).unwrap_or_default();
         assert_eq!((rows.len(), next.as_str()), (1, "1"));
     }
 
     #[test]
     fn a_page_that_fits_is_fetched_once() {
         let calls = std::cell::RefCell::new(Vec::new());
-        let (rows, next) = fitted(5, "", listing(5, 10, &calls)).unwrap_or_default();
+        let (rows, next) = fitted(5, "", &GOING, listing(5, 10, &calls)).unwrap_or_default();
         assert_eq!((rows.len(), next.as_str()), (5, ""));
         assert_eq!(calls.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_cancelled_call_ends_its_page_after_the_chunk_being_read() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let gone = AtomicBool::new(true);
+        let (rows, next) =
+            fitted(10_000, "", &gone, listing(50_000, 10, &calls)).unwrap_or_default();
+        // One chunk read, and its token continues the listing exactly.
+        assert_eq!(calls.borrow().len(), 1);
+        assert_eq!((rows.len(), next.as_str()), (CHUNK as usize, "1000"));
+        // Not cancelled: the whole page, ten chunks.
+        calls.borrow_mut().clear();
+        let (rows, _) = fitted(10_000, "", &GOING, listing(50_000, 10, &calls)).unwrap_or_default();
+        assert_eq!((rows.len(), calls.borrow().len()), (10_000, 10));
     }
 }

@@ -21,6 +21,14 @@
 //! client that pages until the token is empty sees every row exactly once. A token is
 //! opaque: one this server did not issue is `INVALID_ARGUMENT`.
 //!
+//! # Limits
+//! A request larger than [`MAX_REQUEST_BYTES`] is refused before it is read (tonic's
+//! `OUT_OF_RANGE`); a connection opens at most [`MAX_STREAMS_PER_CONNECTION`] requests at
+//! once; at most [`ReaderService::max_store_calls`] store calls run at once, the others
+//! wait (cheaply, without a thread). A call whose client goes away stops its page at the
+//! next chunk. Status messages are cut to a bounded length, so an echoed id or token
+//! never makes a response header larger than clients accept.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -46,6 +54,8 @@ mod status;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use prost::Message;
 use tonic::Status;
@@ -61,6 +71,30 @@ use crate::pb::c1::reader::v2 as reader_pb;
 use crate::store::{AnyStore, DefaultSync, PageRequest, Reader, SyncSelector};
 
 pub use convert::MAX_RESPONSE_BYTES;
+
+/// Largest request message the services decode: gRPC's usual default (grpc-go, grpc-java
+/// and tonic all use 4 MiB), set explicitly so it cannot drift. The largest legitimate
+/// request (1,024 resource ids, 128 entitlements) is far smaller. A larger one is refused
+/// from its length prefix, before its bytes are buffered, with tonic's `OUT_OF_RANGE`.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// Most requests one HTTP/2 connection may have open at once
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS`): hyper's default, which tonic's builder replaces by
+/// no limit, while each open request may hold up to [`MAX_REQUEST_BYTES`] of body. Clients queue further calls
+/// until one ends; only streams opened before the client has read the server's SETTINGS
+/// can be refused (`REFUSED_STREAM`: tonic reports `UNAVAILABLE`, grpc-go waits for the
+/// SETTINGS and retries such streams itself).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 200;
+
+/// HTTP/2 streams a connection may reset by its own errors before the server sends GOAWAY
+/// (hyper's default, which tonic's builder otherwise switches off; RUSTSEC-2024-0003).
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// How often an idle connection is pinged, and how long the server waits for the answer
+/// before it closes the connection: a peer that vanished without closing its socket does
+/// not hold its connection forever.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 use connector_pb::asset_service_server::AssetServiceServer;
 use connector_pb::entitlements_service_server::EntitlementsServiceServer;
@@ -102,6 +136,25 @@ pub struct ReaderService {
     /// `ListGrantsForResourceType` filters on the principal's type (SQLite: the
     /// entitlement's resource's).
     pebble: bool,
+    /// Permits for store calls: a call waits for one before it takes a blocking thread,
+    /// so work and page buffers in flight are bounded however many clients call.
+    calls: Arc<tokio::sync::Semaphore>,
+    /// The number of permits `calls` was made with.
+    max_calls: usize,
+    /// Set when the request of the store call running on this clone went away (its
+    /// future was dropped: the client cancelled or disconnected); pages stop early.
+    /// Never set on the service itself, only on the per-call clones of `blocking`.
+    cancelled: Arc<AtomicBool>,
+}
+
+/// Sets a call's cancellation flag when dropped: dropping the RPC's future (hyper does
+/// on RST_STREAM or a closed connection) tells the blocking store call to stop.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl ReaderService {
@@ -115,7 +168,37 @@ impl ReaderService {
     #[must_use]
     pub fn shared(file: Arc<C1zFile>) -> Self {
         let pebble = file.store().engine().starts_with("pebble");
-        ReaderService { file, pebble }
+        let permits = std::thread::available_parallelism()
+            .map_or(4, |n| 2 * n.get())
+            .max(4);
+        ReaderService {
+            file,
+            pebble,
+            calls: Arc::new(tokio::sync::Semaphore::new(permits)),
+            max_calls: permits,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The service with at most `n` store calls running at once (at least 1). The default
+    /// is twice the machine's cores, at least 4: store calls are CPU and disk bound, so
+    /// more at once only adds memory.
+    #[must_use]
+    pub fn with_max_store_calls(mut self, n: usize) -> Self {
+        self.max_calls = n.max(1);
+        self.calls = Arc::new(tokio::sync::Semaphore::new(self.max_calls));
+        self
+    }
+
+    /// The most store calls that run at once (see [`ReaderService::with_max_store_calls`]).
+    #[must_use]
+    pub fn max_store_calls(&self) -> usize {
+        self.max_calls
+    }
+
+    /// Whether the request of this store call went away (see [`CancelOnDrop`]).
+    fn cancelled(&self) -> &AtomicBool {
+        &self.cancelled
     }
 
     /// The store served.
@@ -124,17 +207,32 @@ impl ReaderService {
         self.file.store()
     }
 
-    /// Runs `f` on the store on tokio's blocking pool; its errors become statuses.
+    /// Runs `f` on the store on tokio's blocking pool once a store-call permit is free; its
+    /// errors become statuses. If this future is dropped (the client went away) while `f`
+    /// runs, `f` sees [`ReaderService::cancelled`] and its page ends at the next chunk; a
+    /// call dropped while it waits for a permit never runs.
     async fn blocking<T, F>(&self, f: F) -> std::result::Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&AnyStore, &ReaderService) -> Result<T> + Send + 'static,
     {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || f(this.store(), &this))
+        let permit = self
+            .calls
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| Status::internal(format!("the store call did not complete: {e}")))?
-            .map_err(|e| status::to_status(&e))
+            .map_err(|_| Status::unavailable("the server is shutting down"))?;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(cancelled.clone());
+        let mut this = self.clone();
+        this.cancelled = cancelled;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(this.store(), &this)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the store call did not complete: {e}")))?
+        .map_err(|e| status::to_status(&e))
     }
 
     /// Every service of this module with the health and reflection services, ready for
@@ -181,21 +279,29 @@ impl ReaderService {
             .build_v1alpha()
             .map_err(ServeError::Reflection)?;
 
+        // Every generated server has the method, none shares a trait for it.
+        macro_rules! limited {
+            ($server:expr) => {
+                $server.max_decoding_message_size(MAX_REQUEST_BYTES)
+            };
+        }
         let mut routes = tonic::service::RoutesBuilder::default();
         routes
-            .add_service(ResourceTypesReaderServiceServer::new(self.clone()))
-            .add_service(ResourcesReaderServiceServer::new(self.clone()))
-            .add_service(EntitlementsReaderServiceServer::new(self.clone()))
-            .add_service(GrantsReaderServiceServer::new(self.clone()))
-            .add_service(SyncsReaderServiceServer::new(self.clone()))
-            .add_service(ResourceTypesServiceServer::new(self.clone()))
-            .add_service(ResourcesServiceServer::new(self.clone()))
-            .add_service(EntitlementsServiceServer::new(self.clone()))
-            .add_service(GrantsServiceServer::new(self.clone()))
-            .add_service(AssetServiceServer::new(self.clone()))
-            .add_service(health)
-            .add_service(v1)
-            .add_service(v1alpha);
+            .add_service(limited!(ResourceTypesReaderServiceServer::new(
+                self.clone()
+            )))
+            .add_service(limited!(ResourcesReaderServiceServer::new(self.clone())))
+            .add_service(limited!(EntitlementsReaderServiceServer::new(self.clone())))
+            .add_service(limited!(GrantsReaderServiceServer::new(self.clone())))
+            .add_service(limited!(SyncsReaderServiceServer::new(self.clone())))
+            .add_service(limited!(ResourceTypesServiceServer::new(self.clone())))
+            .add_service(limited!(ResourcesServiceServer::new(self.clone())))
+            .add_service(limited!(EntitlementsServiceServer::new(self.clone())))
+            .add_service(limited!(GrantsServiceServer::new(self.clone())))
+            .add_service(limited!(AssetServiceServer::new(self.clone())))
+            .add_service(limited!(health))
+            .add_service(limited!(v1))
+            .add_service(limited!(v1alpha));
         Ok((routes.routes(), reporter))
     }
 }
@@ -214,7 +320,8 @@ pub enum ServeError {
 
 /// Serves `service` on `listener` until `shutdown` completes, then stops accepting
 /// connections and waits for the requests in flight (graceful shutdown). The health
-/// service reports `NOT_SERVING` for every service once shutdown begins.
+/// service reports `NOT_SERVING` for every service once shutdown begins. Connections get
+/// the limits of the module docs (streams, resets, keepalive).
 ///
 /// # Errors
 /// [`ServeError`].
@@ -224,7 +331,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::result::Result<(), ServeError> {
     let (routes, reporter) = service.routes().await?;
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(KEEPALIVE_INTERVAL));
     let shutdown = async move {
         shutdown.await;
         for name in std::iter::once("").chain(SERVED) {
@@ -234,6 +343,10 @@ pub async fn serve(
         }
     };
     tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -4,6 +4,7 @@
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, Rows};
+use super::status::clip;
 use super::{ReaderService, list_selector, page_request, requested_sync, selector};
 use crate::error::{Error, Result};
 use crate::model::{ResourceKey, SyncType};
@@ -114,11 +115,16 @@ pub(super) fn grant_page(
     page: &PageRequest,
 ) -> Result<Rows<Grant>> {
     let reattach = svc.pebble;
-    convert::fitted(page.size, &page.token, |size, token, out| {
-        let page = store.list_grants(query, &PageRequest::after(size, token))?;
-        out.extend(page.items.into_iter().map(|r| convert::grant(r, reattach)));
-        Ok(page.next_page_token)
-    })
+    convert::fitted(
+        page.size,
+        &page.token,
+        svc.cancelled(),
+        |size, token, out| {
+            let page = store.list_grants(query, &PageRequest::after(size, token))?;
+            out.extend(page.items.into_iter().map(|r| convert::grant(r, reattach)));
+            Ok(page.next_page_token)
+        },
+    )
 }
 
 /// The id of a required entitlement message.
@@ -264,29 +270,34 @@ fn grants_for_entitlements(
     page: &PageRequest,
 ) -> Result<Rows<Grant>> {
     let reattach = svc.pebble;
-    convert::fitted(page.size, &page.token, |size, token, rows| {
-        let (mut index, mut inner) = parse_multi_token(token, ids.len())?;
-        let (start, size) = (rows.len(), size as usize);
-        while index < ids.len() && rows.len() - start < size {
-            let query = GrantQuery {
-                sync: sel.clone(),
-                entitlement_id: Some(ids[index].clone()),
-                ..Default::default()
-            };
-            let left = u32::try_from(size - (rows.len() - start)).unwrap_or(u32::MAX);
-            let page = store.list_grants(&query, &PageRequest::after(left, inner))?;
-            rows.extend(page.items.into_iter().map(|r| convert::grant(r, reattach)));
-            inner = page.next_page_token;
-            if inner.is_empty() {
-                index += 1;
+    convert::fitted(
+        page.size,
+        &page.token,
+        svc.cancelled(),
+        |size, token, rows| {
+            let (mut index, mut inner) = parse_multi_token(token, ids.len())?;
+            let (start, size) = (rows.len(), size as usize);
+            while index < ids.len() && rows.len() - start < size {
+                let query = GrantQuery {
+                    sync: sel.clone(),
+                    entitlement_id: Some(ids[index].clone()),
+                    ..Default::default()
+                };
+                let left = u32::try_from(size - (rows.len() - start)).unwrap_or(u32::MAX);
+                let page = store.list_grants(&query, &PageRequest::after(left, inner))?;
+                rows.extend(page.items.into_iter().map(|r| convert::grant(r, reattach)));
+                inner = page.next_page_token;
+                if inner.is_empty() {
+                    index += 1;
+                }
             }
-        }
-        Ok(if index < ids.len() {
-            format!("{index}:{inner}")
-        } else {
-            String::new()
-        })
-    })
+            Ok(if index < ids.len() {
+                format!("{index}:{inner}")
+            } else {
+                String::new()
+            })
+        },
+    )
 }
 
 #[tonic::async_trait]
@@ -460,13 +471,17 @@ impl SyncsReaderService for ReaderService {
     async fn list_syncs(&self, request: Request<ListSyncsRequest>) -> Reply<ListSyncsResponse> {
         let req = request.into_inner();
         let page = page_request(req.page_size, &req.page_token);
-        self.blocking(move |store, _| {
-            let (syncs, next_page_token) =
-                convert::fitted(page.size, &page.token, |size, token, out| {
+        self.blocking(move |store, svc| {
+            let (syncs, next_page_token) = convert::fitted(
+                page.size,
+                &page.token,
+                svc.cancelled(),
+                |size, token, out| {
                     let page = store.list_sync_runs(&PageRequest::after(size, token))?;
                     out.extend(page.items.into_iter().map(convert::sync_run));
                     Ok(page.next_page_token)
-                })?;
+                },
+            )?;
             Ok(ListSyncsResponse {
                 syncs,
                 next_page_token,
@@ -486,8 +501,9 @@ impl SyncsReaderService for ReaderService {
             "" => None,
             s => Some(SyncType::parse(s).ok_or_else(|| {
                 Status::invalid_argument(format!(
-                    "unknown sync_type '{s}'; use full, partial, resources_only, \
-                     partial_upserts, partial_deletions, or \"\" for any"
+                    "unknown sync_type '{}'; use full, partial, resources_only, \
+                     partial_upserts, partial_deletions, or \"\" for any",
+                    clip(s.to_owned())
                 ))
             })?),
         };

@@ -28,33 +28,41 @@ use tonic::transport::Channel;
 use crate::util::samples;
 
 const MULTI: &str = "current/v025-multi.c1z";
-const PEBBLE: &str = "current/v025-full.pebble.c1z";
+pub(crate) const PEBBLE: &str = "current/v025-full.pebble.c1z";
 /// Sync (a) of `v025-multi.c1z`; the default sync is (d).
 const SYNC_A: &str = "3MSzR1qTdcCXVYCSZuSj5tsioLQ";
 const SYNC_D: &str = "3MSzRZG1ohUOGETUrnuDqs0RnZE";
 const UNKNOWN_SYNC: &str = "2aaaaaaaaaaaaaaaaaaaaaaaaaa";
 
-fn sample() -> PathBuf {
+pub(crate) fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sample.c1z")
 }
 
 /// A server running in-process on 127.0.0.1:0 over one file, stopped on drop.
-struct Server {
+pub(crate) struct Server {
     file: Arc<C1zFile>,
-    channel: Channel,
-    addr: std::net::SocketAddr,
+    pub(crate) channel: Channel,
+    pub(crate) addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), c1z::grpc::ServeError>>>,
 }
 
 impl Server {
-    async fn start(path: &Path) -> Server {
+    pub(crate) async fn start(path: &Path) -> Server {
+        Server::start_with(path, |service| service).await
+    }
+
+    /// [`Server::start`] with the service configured by `configure`.
+    pub(crate) async fn start_with(
+        path: &Path,
+        configure: impl FnOnce(ReaderService) -> ReaderService,
+    ) -> Server {
         let file = Arc::new(C1zFile::open_read_only(path).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(c1z::grpc::serve(
-            ReaderService::shared(file.clone()),
+            configure(ReaderService::shared(file.clone())),
             listener,
             async {
                 let _ = stopped.await;
@@ -70,18 +78,18 @@ impl Server {
         }
     }
 
-    fn store(&self) -> &c1z::AnyStore {
+    pub(crate) fn store(&self) -> &c1z::AnyStore {
         self.file.store()
     }
 
     /// Stops the server gracefully and waits for `serve` to return.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().unwrap();
     }
 }
 
-async fn connect(addr: std::net::SocketAddr) -> Channel {
+pub(crate) async fn connect(addr: std::net::SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -107,7 +115,7 @@ fn key_of(r: &cpb::Resource) -> ResourceKey {
 
 /// Every grant of `ListGrants` (connector), paged with `page_size`, with the number of
 /// pages.
-async fn all_grants(
+pub(crate) async fn all_grants(
     channel: Channel,
     page_size: u32,
     active_sync_id: &str,
@@ -137,12 +145,12 @@ async fn all_grants(
     }
 }
 
-fn grant_ids(grants: &[cpb::Grant]) -> Vec<String> {
+pub(crate) fn grant_ids(grants: &[cpb::Grant]) -> Vec<String> {
     grants.iter().map(|g| g.id.clone()).collect()
 }
 
 /// The store's own grants of `sync`, in its order.
-fn store_grant_ids(store: &c1z::AnyStore, query: GrantQuery) -> Vec<String> {
+pub(crate) fn store_grant_ids(store: &c1z::AnyStore, query: GrantQuery) -> Vec<String> {
     store
         .stream_grants(query)
         .map(|g| g.unwrap().grant.id)
@@ -622,7 +630,7 @@ async fn syncs_are_listed_got_and_the_latest_finished_found() {
     server.stop().await;
 }
 
-async fn code_of<T>(r: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
+pub(crate) async fn code_of<T>(r: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
     match r {
         Ok(_) => panic!("expected an error"),
         Err(s) => (s.code(), s.message().to_owned()),

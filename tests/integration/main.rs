@@ -43,6 +43,8 @@ mod diff;
 mod json_text;
 // `c1z serve` and `c1z::grpc` against real tonic clients.
 mod grpc;
+// The gRPC server against hostile clients: limits, bad tokens, crowds, vanishing clients.
+mod grpc_hardening;
 // Compaction by baton's rules, against a model and on baton's samples.
 mod compact;
 // Rollback of expansion, and its replay.
