@@ -1,6 +1,10 @@
 //! Deterministic synthetic syncs: users, groups, roles and apps with memberships, nested
 //! groups (`GrantExpandable` edges) and an icon asset. Used for `testdata/`, benchmarks and
-//! `c1z generate`.
+//! `c1z generate`. [`fixture`] writes connector-shaped syncs of exact counts instead.
+
+pub mod fixture;
+
+pub use fixture::{FixtureReport, FixtureSpec, generate_fixture, generate_fixture_with_progress};
 
 use crate::codec::{GRANT_EXPANDABLE, to_any};
 use crate::error::Result;

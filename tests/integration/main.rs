@@ -61,3 +61,5 @@ mod crash;
 mod disk_full;
 // The hostile-file corpus and structure-aware mutations of valid files, every format.
 mod corpus;
+// `c1z generate`'s fixture mode: exact counts, one content per seed on every engine.
+mod generate;

@@ -420,12 +420,52 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AssetCommand,
     },
-    /// Write a deterministic synthetic full sync (users, groups, roles, apps, nested
-    /// groups) into a new file.
+    /// Write a deterministic synthetic full sync into a new file: an organisation (users,
+    /// groups, roles, apps, nested groups; --users ...), an expansion shape (--shape), or
+    /// a connector-shaped fixture of exact counts (--resource-types ... --grants).
+    #[command(
+        group(
+            clap::ArgGroup::new("organisation")
+                .multiple(true)
+                .args(["users", "groups", "roles", "apps", "memberships", "nested", "shape"])
+        ),
+        group(
+            clap::ArgGroup::new("fixture")
+                .multiple(true)
+                .args([
+                    "resource_types",
+                    "resources",
+                    "entitlements",
+                    "principals",
+                    "grants",
+                    "expandable_fraction",
+                ])
+                .requires_all([
+                    "resource_types",
+                    "resources",
+                    "entitlements",
+                    "principals",
+                    "grants",
+                ])
+                .conflicts_with("organisation")
+        ),
+        after_help = "Fixture mode (all five counts together; not with the organisation flags):\n  \
+            --principals are the users; --resources the non-user resources, spread\n  \
+            round-robin over the non-user types (group, role, app, then generic ones);\n  \
+            --entitlements spread round-robin over those resources (group: member, admin,\n  \
+            owner; role: assigned, owner; app: read, admin, write, owner); --grants is the\n  \
+            exact number of distinct direct grants (at most entitlements × principals),\n  \
+            a few large entitlements and a long tail; --expandable-fraction of the group\n  \
+            membership grants nest another group (GrantExpandable, no cycles).\n\n\
+            Examples:\n  \
+            c1z generate org.c1z --users 1000 --groups 50\n  \
+            c1z generate f.c1z --engine rocksdb --resource-types 6 --resources 10000 \\\n    \
+            --entitlements 15000 --principals 100000 --grants 1000000 --expandable-fraction 0.02"
+    )]
     Generate {
         /// The file to create (must not exist).
         out: PathBuf,
-        /// Seed of the pseudo-random choices.
+        /// Seed of the pseudo-random choices (same seed, same content on either engine).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Number of users.
@@ -450,6 +490,25 @@ pub(crate) enum Command {
         /// (sizes as in the benchmarks).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(c1z::synth::Shape::NAMES))]
         shape: Option<String>,
+        /// Fixture: resource types, at least 2 (user, group, then role, app, then generic).
+        #[arg(long, value_name = "N")]
+        resource_types: Option<u32>,
+        /// Fixture: non-user resources, spread over the non-user types.
+        #[arg(long, value_name = "N")]
+        resources: Option<u32>,
+        /// Fixture: entitlements, spread over the non-user resources.
+        #[arg(long, value_name = "N")]
+        entitlements: Option<u32>,
+        /// Fixture: principals (the users).
+        #[arg(long, value_name = "N")]
+        principals: Option<u32>,
+        /// Fixture: distinct direct grants (at most entitlements × principals).
+        #[arg(long, value_name = "N")]
+        grants: Option<u64>,
+        /// Fixture: fraction (0 to 1) of the group-membership grants whose principal is
+        /// another group, with a GrantExpandable annotation [default: 0]
+        #[arg(long, value_name = "F")]
+        expandable_fraction: Option<f64>,
         /// Engine of the new file.
         #[arg(long, value_parser = ["sqlite", "rocksdb"], default_value = "sqlite")]
         engine: String,

@@ -209,18 +209,45 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             memberships,
             nested,
             shape,
+            resource_types,
+            resources,
+            entitlements,
+            principals,
+            grants,
+            expandable_fraction,
             engine,
         } => {
-            let spec = c1z::synth::SynthSpec {
-                seed,
-                users,
-                groups,
-                roles,
-                apps,
-                memberships_per_user: memberships,
-                nested_groups: nested,
+            // clap requires the five counts together, so one present means all are.
+            let what = match (resource_types, resources, entitlements, principals, grants) {
+                (
+                    Some(resource_types),
+                    Some(resources),
+                    Some(entitlements),
+                    Some(principals),
+                    Some(grants),
+                ) => generate::What::Fixture(c1z::synth::FixtureSpec {
+                    seed,
+                    resource_types,
+                    resources,
+                    entitlements,
+                    principals,
+                    grants,
+                    expandable_fraction: expandable_fraction.unwrap_or(0.0),
+                }),
+                _ => match shape {
+                    Some(name) => generate::What::Shape(name, seed),
+                    None => generate::What::Organisation(c1z::synth::SynthSpec {
+                        seed,
+                        users,
+                        groups,
+                        roles,
+                        apps,
+                        memberships_per_user: memberships,
+                        nested_groups: nested,
+                    }),
+                },
             };
-            generate::run(&out, &spec, shape.as_deref(), &engine)
+            generate::run(&out, what, &engine)
         }
         Command::Convert {
             input,
