@@ -228,9 +228,20 @@ impl NewRows<'_> {
         per_row + extra + self.value_bytes + self.tails.total_bytes() * 5
     }
 
-    /// Writes every row and its index entries, family by family: each family's keys are
-    /// ascending within a call (rows come in key order), so memtable inserts reuse their
-    /// skiplist position and a bulk buffer sorts long runs.
+    /// The rows' indexes in ascending order of `key` (as they are when they already are,
+    /// which the check finds in one pass: the expander's rows come sorted).
+    fn order_by<'k>(&self, key: impl Fn(usize) -> &'k [u8]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.id_keys.len()).collect();
+        if !order.windows(2).all(|w| key(w[0]) <= key(w[1])) {
+            order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        }
+        order
+    }
+
+    /// Writes every row and its index entries, family by family, each family's keys in
+    /// ascending order: memtable inserts then reuse their skiplist position (a connector's
+    /// rows in its own order made the skiplist's splice recomputation the largest part of
+    /// a write), and a bulk buffer gets long sorted runs.
     fn write(&self, out: &mut impl KvSink) {
         let seq = self.seq;
         for (k, v) in self.extra {
@@ -239,27 +250,32 @@ impl NewRows<'_> {
         let mut key = Vec::with_capacity(512);
         let mut value = Vec::with_capacity(512);
         let head = keys::head(family::GRANT, seq);
-        for i in 0..self.id_keys.len() {
+        for i in self.order_by(|i| self.tails.get(i)) {
             (self.value)(i, &mut value);
             key.clear();
             key.extend_from_slice(&head);
             key.extend_from_slice(self.tail(i));
             out.put_kv(&key, &value);
         }
-        for (i, id_key) in self.id_keys.iter().enumerate() {
+        for i in self.order_by(|i| self.id_keys.get(i)) {
             value.clear();
             keys::push_id_value(&mut value, self.tail(i));
-            out.put_kv(id_key, &value);
+            out.put_kv(self.id_keys.get(i), &value);
         }
-        // index_key(), into one reused buffer.
+        // index_key() of each row, then in key order.
         let by_principal = keys::index_head(index::GRANT_BY_PRINCIPAL, seq);
+        let mut principal_keys =
+            PackedKeys::with_capacity(self.principals.len(), self.tails.total_bytes() * 2);
         for (i, p) in self.principals.iter().enumerate() {
-            key.clear();
-            key.extend_from_slice(&by_principal);
-            keys::push_tuple(&mut key, &[p.resource_type.as_str(), p.resource.as_str()]);
-            key.push(0);
-            key.extend_from_slice(self.tail(i));
-            out.put_kv(&key, b"");
+            principal_keys.push_with(|key| {
+                key.extend_from_slice(&by_principal);
+                keys::push_tuple(key, &[p.resource_type.as_str(), p.resource.as_str()]);
+                key.push(0);
+                key.extend_from_slice(self.tail(i));
+            });
+        }
+        for i in self.order_by(|i| principal_keys.get(i)) {
+            out.put_kv(principal_keys.get(i), b"");
         }
         // One entry per entitlement and resource: rows of one entitlement come together.
         let mut granted_on = PackedKeys::with_capacity(4, 256);
