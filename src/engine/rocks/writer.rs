@@ -57,8 +57,12 @@ impl Pending {
         self.0.insert(key, value);
     }
 
+    /// Adds the rows to `batch` in key order (not the map's): consecutive memtable
+    /// inserts then reuse their skiplist position.
     fn into_batch(self, batch: &mut WriteBatch) {
-        for (k, v) in self.0 {
+        let mut rows: Vec<_> = self.0.into_iter().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in rows {
             batch.put(k, v);
         }
     }
