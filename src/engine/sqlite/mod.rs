@@ -72,7 +72,8 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Page cache of a working copy, KiB (`PRAGMA cache_size`; pages are allocated as used).
+/// Page cache of a writable working copy, KiB (`PRAGMA cache_size`; pages are allocated
+/// as used).
 const PAGE_CACHE_KIB: i64 = 32 << 10;
 
 /// Journal, sync, locking, cache and sort-thread settings of a working copy.
@@ -96,9 +97,11 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
         .map_err(SqliteError::from)?;
     // SQLite's default page cache is 2 MiB. A connector sync inserts into five grant
     // indexes in random key order, so with it nearly every insert re-read a page the last
-    // commit had written out.
-    conn.pragma_update(None, "cache_size", -(PAGE_CACHE_KIB))
-        .map_err(SqliteError::from)?;
+    // commit had written out. Readers scan, and keep the default (and their memory).
+    if !read_only {
+        conn.pragma_update(None, "cache_size", -(PAGE_CACHE_KIB))
+            .map_err(SqliteError::from)?;
+    }
     // Index builds (after bulk grant writes) sort with a helper thread.
     conn.pragma_update(None, "threads", 2)
         .map_err(SqliteError::from)?;
