@@ -44,7 +44,7 @@
 use prost_types::value::Kind;
 use prost_types::{Struct, Value};
 
-use super::Rng;
+use super::{Rng, mix64};
 use crate::codec::{GRANT_EXPANDABLE, to_any};
 use crate::error::{Error, Result};
 use crate::model::{SyncRun, SyncType};
@@ -341,13 +341,6 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
         (a, b) = (b, a % b);
     }
     a
-}
-
-/// splitmix64's finalizer: a bijection of `u64`.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// A bijection of `u32` (xor-shifts and odd multiplications).

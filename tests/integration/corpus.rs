@@ -21,7 +21,7 @@ use c1z::{
 use proptest::prelude::*;
 use prost::Message;
 
-use crate::util::samples;
+use crate::util::{Rng, samples};
 use crate::v3::{envelope, raw_tar};
 
 /// Every case's decoded size is capped well below what the tests can afford.
@@ -257,18 +257,6 @@ fn repacked(
         ..manifest.clone()
     };
     envelope(&manifest, &payload)
-}
-
-/// xorshift64*: the corpus is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as usize % n.max(1)
-    }
 }
 
 /// Truncations (every offset of the header region, then spread over the file), bit flips

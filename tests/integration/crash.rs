@@ -19,7 +19,7 @@ use c1z::{
 };
 use prost::Message;
 
-use crate::util::{child_test, entitlement, grant, resource, resource_type};
+use crate::util::{Rng, child_test, entitlement, grant, resource, resource_type};
 
 /// Set in the child: the file to write.
 const WRITE: &str = "C1Z_TEST_CRASH_WRITE";
@@ -187,18 +187,6 @@ fn read_saved(path: &Path) -> Saved {
     }
 }
 
-/// A small deterministic generator for the kill delays (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
 fn iterations() -> usize {
     std::env::var("C1Z_CRASH_ITERATIONS")
         .ok()
@@ -243,11 +231,11 @@ fn kill_and_resume(engine: EngineKind) {
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ engine_name(engine).len() as u64);
     let mut tally = Tally::default();
-    let span = u64::try_from(whole.as_micros()).unwrap().max(1000);
+    let span = usize::try_from(whole.as_micros()).unwrap().max(1000);
     for i in 0..iterations() {
         let path = dir.path().join(format!("crash-{i}.c1z"));
         let mut child = spawn(&path);
-        std::thread::sleep(Duration::from_micros(rng.below(span)));
+        std::thread::sleep(Duration::from_micros(rng.below(span) as u64));
         let _ = child.kill();
         child.wait().unwrap();
 

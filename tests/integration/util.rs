@@ -259,3 +259,17 @@ pub fn child_test(name: &str) -> std::process::Command {
     ]);
     command
 }
+
+/// A small seeded generator (xorshift64*): the corpus and the crash harness are the same
+/// on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A value in `0..n` (0 for `n == 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as usize % n.max(1)
+    }
+}
